@@ -1,0 +1,5 @@
+"""`python -m auditor` entry point."""
+
+from auditor.cli import main
+
+main()

@@ -1,0 +1,106 @@
+"""What the audit concludes: statuses, findings, verdicts and the report they form.
+
+These are the contract's `auditor.report/v1` nouns; the JSON writer renders them as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    WARN = "warn"
+    UNKNOWN = "unknown"
+    NOT_APPLICABLE = "not_applicable"
+
+
+class Verdict(StrEnum):
+    COMPLIANT = "compliant"
+    NON_COMPLIANT = "non_compliant"
+    INCOMPLETE = "incomplete"
+    IN_PROGRESS = "in_progress"
+    NOT_PROMOTED = "not_promoted"
+
+
+@dataclass(frozen=True)
+class EvidenceLink:
+    """A pointer to the GitLab object a finding rests on."""
+
+    kind: str  # merge_request, note, label_event, commit, pipeline, job, deployment, environment
+    id: int | str
+    url: str | None
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    name: str
+    status: Status
+    summary: str
+    evidence: tuple[EvidenceLink, ...] = ()
+
+
+@dataclass(frozen=True)
+class MRSummary:
+    project: str
+    iid: int
+    title: str
+    web_url: str
+    merged_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    mr: MRSummary
+    service: str
+    verdict: Verdict
+    findings: tuple[Finding, ...]
+
+
+@dataclass(frozen=True)
+class Report:
+    gitlab_url: str
+    generated_at: datetime
+    tool_version: str
+    promotions: tuple[PromotionResult, ...] = field(default_factory=tuple)
+
+
+def decide_verdict(findings: Iterable[Finding], *, promoted: bool, in_grace: bool) -> Verdict:
+    """Fold rule statuses into one verdict; an unknown can never become compliant.
+
+    `promoted` is False only when no pick of the MR onto `release` was found at all (an
+    unreadable branch or an ambiguous pick counts as promoted, so it lands on incomplete).
+    """
+    if not promoted:
+        return Verdict.NOT_PROMOTED
+    statuses = {f.status for f in findings}
+    if Status.FAIL in statuses:
+        return Verdict.NON_COMPLIANT
+    if Status.UNKNOWN in statuses:
+        return Verdict.IN_PROGRESS if in_grace else Verdict.INCOMPLETE
+    return Verdict.COMPLIANT
+
+
+EXIT_BY_VERDICT = {
+    Verdict.COMPLIANT: 0,
+    Verdict.NON_COMPLIANT: 1,
+    Verdict.INCOMPLETE: 3,
+    Verdict.IN_PROGRESS: 3,
+    Verdict.NOT_PROMOTED: 3,
+}
+
+
+def exit_code(results: Iterable[PromotionResult]) -> int:
+    """The contract's exit status for a set of audited promotions (0 when there are none)."""
+    codes = {EXIT_BY_VERDICT[r.verdict] for r in results}
+    if 1 in codes:
+        return 1
+    if 3 in codes:
+        return 3
+    return 0
