@@ -1,0 +1,50 @@
+"""SH11 validation-recorded: a human note after the deployment says what was validated,
+and for which service."""
+
+from __future__ import annotations
+
+from auditor.checks._outcome import (
+    Outcome,
+    missing,
+    no_pick,
+    note_link,
+    passed,
+    unavailable,
+    unknown,
+)
+from auditor.derive import (
+    Clock,
+    finished,
+    first_pick,
+    mentions_service,
+    staging_deployment,
+    validation_notes,
+)
+from auditor.evidence import PromotionEvidence, Unavailable
+
+RULE_ID = "SH11"
+
+
+def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
+    if first_pick(ev) is None:
+        return no_pick(ev)
+    if isinstance(ev.notes, Unavailable):
+        return unavailable(ev.notes)
+    if isinstance(ev.deployments, Unavailable):
+        return unavailable(ev.deployments)
+    d = staging_deployment(ev)
+    if d is None:
+        return unknown("no staging deployment of the hotfix for a note to follow")
+    notes = validation_notes(ev, finished(d))
+    named = [n for n in notes if mentions_service(n.body, ev.service.name)]
+    if named:
+        n = named[0]
+        return passed(f"note by {n.author} records the validation of {ev.service.name}",
+                      note_link(n))
+    if notes:
+        return missing(
+            ev, clock,
+            f"validation notes do not say which service was validated ({ev.service.name})",
+            *(note_link(n) for n in notes),
+        )
+    return missing(ev, clock, "no note after the deployment records what was validated")

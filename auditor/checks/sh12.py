@@ -1,0 +1,76 @@
+"""SH12 label-after-validation: governed work carries the label, added after the
+deployment and passing checks, and still there."""
+
+from __future__ import annotations
+
+from auditor.checks._outcome import (
+    Outcome,
+    at,
+    deployment_link,
+    failed,
+    missing,
+    mr_link,
+    no_pick,
+    not_applicable,
+    passed,
+    unavailable,
+    unknown,
+)
+from auditor.derive import (
+    Clock,
+    finished,
+    first_pick,
+    label_adds,
+    label_present,
+    smoke_jobs,
+    smoke_outcome,
+    staging_deployment,
+    validation_notes,
+)
+from auditor.evidence import PromotionEvidence, Unavailable
+
+RULE_ID = "SH12"
+
+
+def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
+    label = ev.service.policy.validated_label
+    if not ev.service.policy.governed:
+        return not_applicable(f"{ev.service.name} is not governed work; no label required")
+    if first_pick(ev) is None:
+        return no_pick(ev)
+    if isinstance(ev.label_events, Unavailable):
+        return unavailable(ev.label_events)
+    adds = label_adds(ev)
+    if not adds:
+        return missing(ev, clock, f"the MR never got the `{label}` label", mr_link(ev))
+    if not label_present(ev):
+        return failed(f"`{label}` was added and later removed", mr_link(ev))
+    if isinstance(ev.deployments, Unavailable):
+        return unavailable(ev.deployments)
+    d = staging_deployment(ev)
+    if d is None:
+        return failed(f"`{label}` was added but no staging deployment of the hotfix exists",
+                      mr_link(ev))
+    added = adds[-1]
+    done = finished(d)
+    if d.status != "success" or added < done:
+        return failed(
+            f"`{label}` added at {at(added)}, before deployment {d.iid} finished "
+            f"successfully ({d.status} at {at(done)})",
+            mr_link(ev),
+            deployment_link(d),
+        )
+    jobs = smoke_jobs(ev, d)
+    if jobs is None or isinstance(jobs, Unavailable):
+        return unknown(f"`{label}` added at {at(added)}; the checks could not be read",
+                       mr_link(ev))
+    outcome = smoke_outcome(jobs)
+    if outcome == "failed":
+        return failed(f"`{label}` added at {at(added)} although the checks failed", mr_link(ev))
+    if outcome == "pending" or any(j.finished_at and j.finished_at > added for j in jobs):
+        return failed(f"`{label}` added at {at(added)} before the checks finished", mr_link(ev))
+    if outcome == "none" and not [n for n in validation_notes(ev, done) if n.created_at <= added]:
+        return failed(f"`{label}` added at {at(added)} with no checks or validation recorded",
+                      mr_link(ev))
+    return passed(f"`{label}` added at {at(added)}, after the deployment and checks",
+                  mr_link(ev))

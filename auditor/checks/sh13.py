@@ -1,0 +1,78 @@
+"""SH13 failed-validation-contained: a hotfix that failed validation was not declared
+validated, and was reverted or replaced."""
+
+from __future__ import annotations
+
+from auditor.checks._outcome import (
+    Outcome,
+    at,
+    commit_link,
+    deployment_link,
+    failed,
+    missing,
+    mr_link,
+    no_pick,
+    not_applicable,
+    passed,
+    unavailable,
+    unknown,
+)
+from auditor.derive import (
+    Clock,
+    contains_hotfix,
+    deployments_after,
+    finished,
+    first_pick,
+    label_adds,
+    reverts_after,
+    smoke_jobs,
+    smoke_outcome,
+    staging_deployment,
+)
+from auditor.evidence import PromotionEvidence, Unavailable
+
+RULE_ID = "SH13"
+
+
+def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
+    if first_pick(ev) is None:
+        return no_pick(ev)
+    if isinstance(ev.deployments, Unavailable):
+        return unavailable(ev.deployments)
+    d = staging_deployment(ev)
+    if d is None:
+        return not_applicable("the hotfix was not deployed to staging, so not validated")
+    jobs = smoke_jobs(ev, d)
+    if isinstance(jobs, Unavailable):
+        return unavailable(jobs)
+    if jobs is None:
+        return unknown("could not tell whether validation failed (checks not collected)")
+    if smoke_outcome(jobs) != "failed":
+        return not_applicable("validation did not fail")
+    failed_at = max((j.finished_at for j in jobs if j.finished_at), default=finished(d))
+    reverts = reverts_after(ev, finished(d))
+    contained_at = reverts[0].at if reverts else None
+    replaced = None
+    if contained_at is None:
+        for later in deployments_after(ev, d):
+            if later.status == "success" and contains_hotfix(ev, later.sha) is False:
+                replaced, contained_at = later, finished(later)
+                break
+    if isinstance(ev.label_events, Unavailable):
+        return unavailable(ev.label_events)
+    claims = [t for t in label_adds(ev) if t >= failed_at and (contained_at is None
+                                                                or t < contained_at)]
+    if claims:
+        return failed(
+            f"checks failed at {at(failed_at)}, yet the MR was labelled "
+            f"`{ev.service.policy.validated_label}` at {at(claims[0])}",
+            mr_link(ev),
+        )
+    if reverts:
+        return passed(f"checks failed; reverted from release by {reverts[0].commit.short_id} "
+                      f"at {at(reverts[0].at)}", commit_link(reverts[0].commit))
+    if replaced is not None:
+        return passed(f"checks failed; staging replaced by deployment {replaced.iid} without "
+                      "the hotfix", deployment_link(replaced))
+    return missing(ev, clock, "checks failed and the hotfix was neither reverted nor replaced",
+                   deployment_link(d))

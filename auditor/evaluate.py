@@ -1,0 +1,50 @@
+"""Runs every rule of the catalog over a promotion's evidence.
+
+A check that raises becomes `unknown` naming the error; the other checks still run. The
+findings come out in catalog order, one per rule, as the contract requires.
+"""
+
+from __future__ import annotations
+
+from auditor.checks import CHECKS
+from auditor.checks._outcome import Outcome
+from auditor.derive import Clock
+from auditor.evidence import PromotionEvidence, Unavailable
+from auditor.findings import Finding, MRSummary, PromotionResult, Status, decide_verdict
+from auditor.rulebook import Rulebook, load_rulebook
+
+
+def _run(rule_id: str, ev: PromotionEvidence, clock: Clock) -> Outcome:
+    try:
+        return CHECKS[rule_id](ev, clock)
+    except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others
+        return Outcome(Status.UNKNOWN, f"check failed to run: {type(exc).__name__}: {exc}")
+
+
+def is_promoted(ev: PromotionEvidence) -> bool:
+    """False only when GitLab answered and no pick, not even a suspected one, exists."""
+    if isinstance(ev.picks, Unavailable):
+        return True
+    return bool(ev.picks) or bool(ev.suspected_picks)
+
+
+def evaluate(
+    ev: PromotionEvidence, clock: Clock, rulebook: Rulebook | None = None
+) -> PromotionResult:
+    book = rulebook or load_rulebook()
+    findings = []
+    for rule in book.rules:
+        outcome = _run(rule.id, ev, clock)
+        findings.append(
+            Finding(rule.id, rule.name, outcome.status, outcome.summary, outcome.evidence)
+        )
+    verdict = decide_verdict(
+        findings, promoted=is_promoted(ev), in_grace=clock.within_grace(ev)
+    )
+    mr = ev.mr
+    return PromotionResult(
+        mr=MRSummary(mr.project, mr.iid, mr.title, mr.web_url, mr.merged_at),
+        service=ev.service.name,
+        verdict=verdict,
+        findings=tuple(findings),
+    )

@@ -1,0 +1,1 @@
+"""The only package that imports python-gitlab: a read-only client and the evidence source."""

@@ -1,0 +1,112 @@
+"""A python-gitlab client that cannot write.
+
+The auditor only ever reads. Every request python-gitlab makes goes through the session's
+`request`/`send`, so a session that refuses anything but GET and HEAD turns a bug that would
+write (approve, cherry-pick, play a job, revoke the token) into an exception raised before a
+byte leaves the process. The token travels only in the PRIVATE-TOKEN header; responses are
+recorded (URL, status, time, SHA-256) for the evidence store, headers never.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import gitlab
+import requests
+
+from auditor.config import Settings
+
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+class ReadOnlyViolation(RuntimeError):
+    """Something tried to send a non-GET/HEAD request through the auditor's client."""
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    """One HTTP response GitLab gave us, kept as evidence."""
+
+    method: str
+    url: str
+    status: int
+    fetched_at: datetime
+    sha256: str
+    body: bytes
+
+
+class ReadOnlySession(requests.Session):
+    """A requests session that refuses to send anything but GET or HEAD."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.responses: list[RawResponse] = []
+        self._lock = threading.Lock()
+        self.hooks["response"].append(self._record)
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        verb = method.decode() if isinstance(method, bytes) else method
+        if verb.upper() not in READ_METHODS:
+            raise ReadOnlyViolation(f"refused {verb.upper()} {url}: the auditor is read-only")
+        return super().request(method, url, *args, **kwargs)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        # A second gate for anything that bypasses request() (prepared requests, adapters).
+        if (request.method or "").upper() not in READ_METHODS:
+            raise ReadOnlyViolation(
+                f"refused {request.method} {request.url}: the auditor is read-only"
+            )
+        return super().send(request, **kwargs)
+
+    def _record(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        body = response.content or b""
+        raw = RawResponse(
+            method=(response.request.method or "GET").upper(),
+            url=response.url,
+            status=response.status_code,
+            fetched_at=datetime.now(UTC),
+            sha256=hashlib.sha256(body).hexdigest(),
+            body=body,
+        )
+        with self._lock:
+            self.responses.append(raw)
+
+    @property
+    def request_count(self) -> int:
+        return len(self.responses)
+
+
+class AuditorGitlab(gitlab.Gitlab):
+    """python-gitlab with a bounded retry count.
+
+    python-gitlab retries 10 times by default with 0.1 s doubling back-off; that is almost
+    two minutes of waiting for a host that refuses connections. Six tries keep a 429 with
+    Retry-After or a flapping proxy survivable while an unreachable host fails in seconds.
+    """
+
+    max_retries = 6
+
+    def http_request(self, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("max_retries", self.max_retries)
+        kwargs.setdefault("obey_rate_limit", True)
+        return super().http_request(*args, **kwargs)
+
+
+def connect(settings: Settings, session: ReadOnlySession | None = None) -> AuditorGitlab:
+    """A client with a timeout always set, rate limits obeyed and transient errors retried."""
+    return AuditorGitlab(
+        settings.url,
+        private_token=settings.token,
+        session=session or ReadOnlySession(),
+        timeout=settings.timeout,
+        ssl_verify=settings.ssl_verify,
+        retry_transient_errors=True,
+        # GitLab may advertise its external URL in Link headers; stay on the one configured.
+        keep_base_url=True,
+        per_page=100,
+        user_agent="auditor (read-only; python-gitlab)",
+    )

@@ -1,0 +1,147 @@
+"""The `auditor.report/v1` JSON document, exactly as the contract shows it.
+
+`to_dict` is the single place that turns the findings model into the contract's shape;
+other writers and the store may reuse it. Keys are emitted in the contract's order so a
+diff between two reports reads naturally.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from auditor.findings import EvidenceLink, Finding, MRSummary, PromotionResult, Report
+
+SCHEMA_ID = "auditor.report/v1"
+TOOL_NAME = "auditor"
+SCHEMA_PATH: Path = Path(__file__).resolve().parent.parent / "schemas" / "report-v1.json"
+
+# Rows the sweep adds: plain mappings or dataclasses, with these keys in this order.
+DRIFT_KEYS = ("project", "service", "sha", "title", "deployed_at")
+CUT_OFF_KEYS = ("project", "pipeline_id", "job_id", "at", "by")
+
+
+def format_timestamp(value: datetime) -> str:
+    """ISO 8601 in UTC with a `Z`, e.g. `2026-11-26T15:00:00Z`.
+
+    Sub-second precision is kept only when present: GitLab reports milliseconds and two
+    events in the same second must still sort correctly.
+    """
+    if value.tzinfo is None:
+        # The model is meant to hold aware datetimes; a naive one came from GitLab's UTC
+        # strings with the offset dropped, so UTC is the only honest reading.
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    if value.microsecond == 0:
+        spec = "seconds"
+    elif value.microsecond % 1000 == 0:
+        spec = "milliseconds"
+    else:
+        spec = "microseconds"
+    return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def _optional_timestamp(value: datetime | None) -> str | None:
+    return None if value is None else format_timestamp(value)
+
+
+def _mr(mr: MRSummary) -> dict[str, Any]:
+    return {
+        "project": mr.project,
+        "iid": mr.iid,
+        "title": mr.title,
+        "web_url": mr.web_url,
+        "merged_at": _optional_timestamp(mr.merged_at),
+    }
+
+
+def _evidence(link: EvidenceLink) -> dict[str, Any]:
+    return {
+        "kind": link.kind,
+        "id": link.id,
+        "url": link.url,
+        "at": _optional_timestamp(link.at),
+    }
+
+
+def _finding(finding: Finding) -> dict[str, Any]:
+    return {
+        "rule": finding.rule,
+        "name": finding.name,
+        "status": str(finding.status),
+        "summary": finding.summary,
+        "evidence": [_evidence(e) for e in finding.evidence],
+    }
+
+
+def _promotion(result: PromotionResult) -> dict[str, Any]:
+    return {
+        "mr": _mr(result.mr),
+        "service": result.service,
+        "verdict": str(result.verdict),
+        "findings": [_finding(f) for f in result.findings],
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    return value
+
+
+def _row(item: Mapping[str, Any] | Any, keys: tuple[str, ...]) -> dict[str, Any]:
+    """One sweep row in contract key order; extra keys follow, since the contract allows them."""
+    if dataclasses.is_dataclass(item) and not isinstance(item, type):
+        data: Mapping[str, Any] = {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
+    else:
+        data = item
+    missing = [k for k in keys if k not in data]
+    if missing:
+        # A row without a contract field would make a document that fails its own schema.
+        raise ValueError(f"sweep row is missing {', '.join(missing)}: {data!r}")
+    ordered = {k: _jsonable(data[k]) for k in keys}
+    ordered.update({k: _jsonable(v) for k, v in data.items() if k not in ordered})
+    return ordered
+
+
+def to_dict(
+    report: Report,
+    *,
+    drift: Iterable[Mapping[str, Any] | Any] | None = None,
+    cut_offs: Iterable[Mapping[str, Any] | Any] | None = None,
+) -> dict[str, Any]:
+    """The report as plain JSON-ready data; `drift`/`cut_offs` only when given (sweep)."""
+    doc: dict[str, Any] = {
+        "schema": SCHEMA_ID,
+        "tool": {"name": TOOL_NAME, "version": report.tool_version},
+        "gitlab_url": report.gitlab_url,
+        "generated_at": format_timestamp(report.generated_at),
+        "promotions": [_promotion(p) for p in report.promotions],
+    }
+    if drift is not None:
+        doc["drift"] = [_row(d, DRIFT_KEYS) for d in drift]
+    if cut_offs is not None:
+        doc["cut_offs"] = [_row(c, CUT_OFF_KEYS) for c in cut_offs]
+    return doc
+
+
+def render(
+    report: Report,
+    *,
+    drift: Iterable[Mapping[str, Any] | Any] | None = None,
+    cut_offs: Iterable[Mapping[str, Any] | Any] | None = None,
+) -> str:
+    """The JSON document, two-space indented, ending in a newline."""
+    # ASCII output: the document survives any stdout encoding or CI log viewer unchanged.
+    return json.dumps(to_dict(report, drift=drift, cut_offs=cut_offs), indent=2) + "\n"
+
+
+def load_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) that every document `render` produces satisfies."""
+    with SCHEMA_PATH.open(encoding="utf-8") as fh:
+        schema: dict[str, Any] = json.load(fh)
+    return schema

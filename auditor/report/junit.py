@@ -1,0 +1,110 @@
+"""JUnit XML, so a GitLab CI job's test report shows every rule of every promotion.
+
+One `<testsuite>` per promotion and one `<testcase>` per finding. The mapping is chosen so
+nothing doubtful looks green: `fail` is a failure, `unknown` an error (the evidence could
+not be read, which is not a pass), `not_applicable` is skipped, and `warn` passes with the
+warning in `<system-out>`.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections import Counter
+
+from auditor.findings import Finding, PromotionResult, Report, Status
+from auditor.report.json_report import format_timestamp
+
+# XML 1.0 cannot carry most control characters at all, escaped or not; ElementTree would
+# write them through and produce a document no parser accepts.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _xml_text(value: object) -> str:
+    return _XML_INVALID.sub("\ufffd", str(value))
+
+
+def _case_name(finding: Finding) -> str:
+    return f"{finding.rule} {finding.name}"
+
+
+def _suite_name(result: PromotionResult) -> str:
+    return f"{result.mr.project}!{result.mr.iid} {result.service}"
+
+
+def _details(finding: Finding) -> str:
+    """Summary then one line per evidence item, URLs whole so they can be clicked."""
+    lines = [finding.summary]
+    for link in finding.evidence:
+        when = f" at {format_timestamp(link.at)}" if link.at else ""
+        where = link.url or "(no URL)"
+        lines.append(f"{link.kind} {link.id}{when}: {where}")
+    return "\n".join(lines)
+
+
+def _testcase(parent: ET.Element, result: PromotionResult, finding: Finding) -> None:
+    case = ET.SubElement(
+        parent,
+        "testcase",
+        {"classname": _xml_text(result.service), "name": _xml_text(_case_name(finding))},
+    )
+    message = _xml_text(finding.summary)
+    details = _xml_text(_details(finding))
+    if finding.status is Status.FAIL:
+        failure = ET.SubElement(case, "failure", {"message": message, "type": "fail"})
+        failure.text = details
+    elif finding.status is Status.UNKNOWN:
+        error = ET.SubElement(
+            case, "error", {"message": f"could not be established: {message}", "type": "unknown"}
+        )
+        error.text = details
+    elif finding.status is Status.NOT_APPLICABLE:
+        ET.SubElement(case, "skipped", {"message": message})
+    elif finding.status is Status.WARN:
+        out = ET.SubElement(case, "system-out")
+        out.text = f"warn: {details}"
+    else:
+        out = ET.SubElement(case, "system-out")
+        out.text = f"pass: {details}"
+
+
+def _counts(findings: tuple[Finding, ...] | list[Finding]) -> dict[str, str]:
+    by_status = Counter(f.status for f in findings)
+    return {
+        "tests": str(len(findings)),
+        "failures": str(by_status[Status.FAIL]),
+        "errors": str(by_status[Status.UNKNOWN]),
+        "skipped": str(by_status[Status.NOT_APPLICABLE]),
+    }
+
+
+def _testsuite(parent: ET.Element, result: PromotionResult, timestamp: str) -> None:
+    attrs = {"name": _xml_text(_suite_name(result)), **_counts(result.findings)}
+    suite = ET.SubElement(parent, "testsuite", {**attrs, "timestamp": timestamp})
+    properties = ET.SubElement(suite, "properties")
+    props: list[tuple[str, str]] = [
+        ("verdict", str(result.verdict)),
+        ("project", result.mr.project),
+        ("iid", str(result.mr.iid)),
+        ("service", result.service),
+        ("title", result.mr.title),
+        ("web_url", result.mr.web_url),
+    ]
+    if result.mr.merged_at is not None:
+        props.append(("merged_at", format_timestamp(result.mr.merged_at)))
+    for name, value in props:
+        ET.SubElement(properties, "property", {"name": name, "value": _xml_text(value)})
+    for finding in result.findings:
+        _testcase(suite, result, finding)
+
+
+def render(report: Report) -> str:
+    """The report as a JUnit XML document (UTF-8 declared), ending in a newline."""
+    all_findings = [f for p in report.promotions for f in p.findings]
+    root = ET.Element("testsuites", {"name": "auditor", **_counts(all_findings)})
+    timestamp = format_timestamp(report.generated_at)
+    for result in report.promotions:
+        _testsuite(root, result, timestamp)
+    ET.indent(root)
+    body = ET.tostring(root, encoding="unicode")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"
