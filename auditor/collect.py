@@ -75,8 +75,10 @@ class Collector:
                     problems.append(commit)
                     continue
                 if branch == release:
-                    found.setdefault(commit.id, CherryPick(
-                        commit, "system_note", mr.merge_commit_sha, note.created_at))
+                    found.setdefault(
+                        commit.id,
+                        CherryPick(commit, "system_note", mr.merge_commit_sha, note.created_at),
+                    )
                 elif branch.startswith("cherry-pick-"):
                     mrs = self.src.merge_requests(
                         path, source_branch=branch, target_branch=release, state="all"
@@ -86,9 +88,16 @@ class Collector:
                         continue
                     for pick_mr in mrs:
                         if pick_mr.state == "merged" and pick_mr.merged_at:
-                            found.setdefault(commit.id, CherryPick(
-                                commit, "cherry_pick_mr", mr.merge_commit_sha,
-                                pick_mr.merged_at, via_mr=pick_mr))
+                            found.setdefault(
+                                commit.id,
+                                CherryPick(
+                                    commit,
+                                    "cherry_pick_mr",
+                                    mr.merge_commit_sha,
+                                    pick_mr.merged_at,
+                                    via_mr=pick_mr,
+                                ),
+                            )
         for c in candidates:
             named = [x for x in picked_from(c.message) if sha_in(x, sources)]
             if named and c.id not in found:
@@ -100,9 +109,13 @@ class Collector:
             for c in same:
                 found[c.id] = CherryPick(c, "same_patch", None, c.committed_date or mr.updated_at)
         if not found and not suspected and (problems or not readable):
-            return (problems[0] if problems else Unavailable(
-                f"commits of {path}:{release}", "neither the branch nor deployments readable"
-            )), ()
+            return (
+                problems[0]
+                if problems
+                else Unavailable(
+                    f"commits of {path}:{release}", "neither the branch nor deployments readable"
+                )
+            ), ()
         return tuple(sorted(found.values(), key=lambda p: p.reached_release_at)), tuple(suspected)
 
     def _same_patch(
@@ -118,21 +131,29 @@ class Collector:
         if not isinstance(mr_commits, Unavailable):
             titles |= {c.title for c in mr_commits}
         looks_alike = [
-            c for c in candidates
+            c
+            for c in candidates
             if c.title in titles
             and not picked_from(c.message)
             and len(c.parent_ids) <= 1
             and not sha_in(c.id, sources)
         ]
-        reference = mr.merge_commit_sha or mr.squash_commit_sha or (
-            mr_commits[-1].id if not isinstance(mr_commits, Unavailable) and len(mr_commits) == 1
-            else None
+        reference = (
+            mr.merge_commit_sha
+            or mr.squash_commit_sha
+            or (
+                mr_commits[-1].id
+                if not isinstance(mr_commits, Unavailable) and len(mr_commits) == 1
+                else None
+            )
         )
         if not looks_alike:
             return [], []
         if reference is None:
-            return [], [SuspectedPick(c, "same title; the MR has no single commit to compare "
-                                         "patches with") for c in looks_alike]
+            return [], [
+                SuspectedPick(c, "same title; the MR has no single commit to compare patches with")
+                for c in looks_alike
+            ]
         ref_diff = self.src.commit_diff(service.project, reference)
         same: list[Commit] = []
         suspected: list[SuspectedPick] = []
@@ -143,8 +164,11 @@ class Collector:
             elif patch_fingerprint(diff) == patch_fingerprint(ref_diff):
                 same.append(c)
             else:
-                suspected.append(SuspectedPick(
-                    c, "same title as the MR but a different patch and no cherry-pick trailer"))
+                suspected.append(
+                    SuspectedPick(
+                        c, "same title as the MR but a different patch and no cherry-pick trailer"
+                    )
+                )
         return same, suspected
 
     # -- deployments ----------------------------------------------------------------------
@@ -190,11 +214,13 @@ class Collector:
                 if isinstance(part, Unavailable):
                     return part
             every: list[Job] = sorted([*jobs, *bridges], key=lambda j: j.id)  # type: ignore[misc]
-            runs.append(OrchestrationRun(
-                pipeline=p,
-                release_jobs=tuple(j for j in every if pattern.match(j.name)),
-                cut_off_jobs=tuple(j for j in every if j.name == service.policy.cut_off_job),
-            ))
+            runs.append(
+                OrchestrationRun(
+                    pipeline=p,
+                    release_jobs=tuple(j for j in every if pattern.match(j.name)),
+                    cut_off_jobs=tuple(j for j in every if j.name == service.policy.cut_off_job),
+                )
+            )
         return tuple(runs)
 
     # -- the whole promotion --------------------------------------------------------------

@@ -146,9 +146,7 @@ def load_settings(path: Path, env: Mapping[str, str] | None = None) -> Settings:
     if not isinstance(gitlab, dict):
         raise ConfigError(f"{path}: [gitlab] must be a table")
     if "token" in gitlab or "private_token" in gitlab:
-        raise ConfigError(
-            f"{path}: tokens do not belong in auditor.toml; set GITLAB_TOKEN instead"
-        )
+        raise ConfigError(f"{path}: tokens do not belong in auditor.toml; set GITLAB_TOKEN instead")
     url = gitlab.get("url") or env.get("GITLAB_URL") or env.get("CI_SERVER_URL")
     token = env.get("GITLAB_TOKEN") or env.get("GITLAB_PRIVATE_TOKEN")
     section = gitlab.get("python_gitlab_section")
@@ -181,7 +179,7 @@ def load_settings(path: Path, env: Mapping[str, str] | None = None) -> Settings:
     for name, table in services_table.items():
         where = f"services.{name}"
         if not isinstance(table, dict) or not isinstance(table.get("project"), str):
-            raise ConfigError(f"{path}: [{where}] needs project = \"group/name\"")
+            raise ConfigError(f'{path}: [{where}] needs project = "group/name"')
         unknown = set(table) - _POLICY_KEYS - {"project", "paths"}
         if unknown:
             raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r} in [{where}]")

@@ -38,9 +38,7 @@ def evaluate(
         findings.append(
             Finding(rule.id, rule.name, outcome.status, outcome.summary, outcome.evidence)
         )
-    verdict = decide_verdict(
-        findings, promoted=is_promoted(ev), in_grace=clock.within_grace(ev)
-    )
+    verdict = decide_verdict(findings, promoted=is_promoted(ev), in_grace=clock.within_grace(ev))
     mr = ev.mr
     return PromotionResult(
         mr=MRSummary(mr.project, mr.iid, mr.title, mr.web_url, mr.merged_at),

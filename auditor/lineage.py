@@ -57,8 +57,6 @@ def patch_fingerprint(diffs: Iterable[Mapping[str, Any]]) -> frozenset[tuple[str
     out = set()
     for d in diffs:
         body = _HUNK_HEADER.sub("@@", str(d.get("diff") or ""))
-        changed = "\n".join(
-            line for line in body.splitlines() if line.startswith(("+", "-", "@@"))
-        )
+        changed = "\n".join(line for line in body.splitlines() if line.startswith(("+", "-", "@@")))
         out.add((str(d.get("new_path") or d.get("old_path")), changed))
     return frozenset(out)

@@ -37,7 +37,9 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
     if not played:
         never = [j for r in runs for j in r.release_jobs]
         return missing(
-            ev, clock, f"`{job_name}` was never played (status {never[-1].status})",
+            ev,
+            clock,
+            f"`{job_name}` was never played (status {never[-1].status})",
             *(job_link(j) for j in never[:3]),
         )
     ok = [j for j in played if j.status == "success"]

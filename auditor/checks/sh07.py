@@ -19,8 +19,10 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
     d = staging_deployment(ev)
     until = (validation_end(ev, d) if d else None) or clock.now
     release_pipelines = {
-        r.pipeline.id for r in ev.orchestration_runs if any(j.played for j in r.release_jobs)
-        and r.pipeline.created_at >= pick.reached_release_at
+        r.pipeline.id
+        for r in ev.orchestration_runs
+        if any(j.played for j in r.release_jobs)
+        and pick.reached_release_at <= r.pipeline.created_at <= until
     }
     played = []
     for run in ev.orchestration_runs:

@@ -39,16 +39,18 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
         return missing(ev, clock, f"{env} never ran a commit with the hotfix")
     has = contains_hotfix(ev, d.sha)
     if has is None:
-        return unknown(f"could not establish whether {d.sha[:8]} contains the hotfix",
-                       deployment_link(d))
+        return unknown(
+            f"could not establish whether {d.sha[:8]} contains the hotfix", deployment_link(d)
+        )
     if not has:
         return failed(
             f"deployment {d.iid} put {d.sha[:8]} on {env}, which does not contain the hotfix",
             deployment_link(d),
         )
     if d.status != "success":
-        return failed(f"deployment {d.iid} with the hotfix did not succeed ({d.status})",
-                      deployment_link(d))
+        return failed(
+            f"deployment {d.iid} with the hotfix did not succeed ({d.status})", deployment_link(d)
+        )
     end = validation_end(ev, d) or clock.now
     for later in deployments_after(ev, d):
         if later.status != "success" or finished(later) > end:

@@ -39,11 +39,13 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
     named = [n for n in notes if mentions_service(n.body, ev.service.name)]
     if named:
         n = named[0]
-        return passed(f"note by {n.author} records the validation of {ev.service.name}",
-                      note_link(n))
+        return passed(
+            f"note by {n.author} records the validation of {ev.service.name}", note_link(n)
+        )
     if notes:
         return missing(
-            ev, clock,
+            ev,
+            clock,
             f"validation notes do not say which service was validated ({ev.service.name})",
             *(note_link(n) for n in notes),
         )

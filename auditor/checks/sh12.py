@@ -22,6 +22,7 @@ from auditor.derive import (
     first_pick,
     label_adds,
     label_present,
+    reverts_after,
     smoke_jobs,
     smoke_outcome,
     staging_deployment,
@@ -42,6 +43,15 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
         return unavailable(ev.label_events)
     adds = label_adds(ev)
     if not adds:
+        d = staging_deployment(ev) if not isinstance(ev.deployments, Unavailable) else None
+        jobs = smoke_jobs(ev, d) if d else None
+        if (
+            d
+            and isinstance(jobs, list)
+            and smoke_outcome(jobs) == "failed"
+            and reverts_after(ev, finished(d))
+        ):
+            return not_applicable("validation failed and the hotfix was reverted: no label due")
         return missing(ev, clock, f"the MR never got the `{label}` label", mr_link(ev))
     if not label_present(ev):
         return failed(f"`{label}` was added and later removed", mr_link(ev))
@@ -49,8 +59,9 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
         return unavailable(ev.deployments)
     d = staging_deployment(ev)
     if d is None:
-        return failed(f"`{label}` was added but no staging deployment of the hotfix exists",
-                      mr_link(ev))
+        return failed(
+            f"`{label}` was added but no staging deployment of the hotfix exists", mr_link(ev)
+        )
     added = adds[-1]
     done = finished(d)
     if d.status != "success" or added < done:
@@ -62,15 +73,14 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
         )
     jobs = smoke_jobs(ev, d)
     if jobs is None or isinstance(jobs, Unavailable):
-        return unknown(f"`{label}` added at {at(added)}; the checks could not be read",
-                       mr_link(ev))
+        return unknown(f"`{label}` added at {at(added)}; the checks could not be read", mr_link(ev))
     outcome = smoke_outcome(jobs)
     if outcome == "failed":
         return failed(f"`{label}` added at {at(added)} although the checks failed", mr_link(ev))
     if outcome == "pending" or any(j.finished_at and j.finished_at > added for j in jobs):
         return failed(f"`{label}` added at {at(added)} before the checks finished", mr_link(ev))
     if outcome == "none" and not [n for n in validation_notes(ev, done) if n.created_at <= added]:
-        return failed(f"`{label}` added at {at(added)} with no checks or validation recorded",
-                      mr_link(ev))
-    return passed(f"`{label}` added at {at(added)}, after the deployment and checks",
-                  mr_link(ev))
+        return failed(
+            f"`{label}` added at {at(added)} with no checks or validation recorded", mr_link(ev)
+        )
+    return passed(f"`{label}` added at {at(added)}, after the deployment and checks", mr_link(ev))

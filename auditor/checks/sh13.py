@@ -60,8 +60,9 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
                 break
     if isinstance(ev.label_events, Unavailable):
         return unavailable(ev.label_events)
-    claims = [t for t in label_adds(ev) if t >= failed_at and (contained_at is None
-                                                                or t < contained_at)]
+    claims = [
+        t for t in label_adds(ev) if t >= failed_at and (contained_at is None or t < contained_at)
+    ]
     if claims:
         return failed(
             f"checks failed at {at(failed_at)}, yet the MR was labelled "
@@ -69,10 +70,19 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
             mr_link(ev),
         )
     if reverts:
-        return passed(f"checks failed; reverted from release by {reverts[0].commit.short_id} "
-                      f"at {at(reverts[0].at)}", commit_link(reverts[0].commit))
+        return passed(
+            f"checks failed; reverted from release by {reverts[0].commit.short_id} "
+            f"at {at(reverts[0].at)}",
+            commit_link(reverts[0].commit),
+        )
     if replaced is not None:
-        return passed(f"checks failed; staging replaced by deployment {replaced.iid} without "
-                      "the hotfix", deployment_link(replaced))
-    return missing(ev, clock, "checks failed and the hotfix was neither reverted nor replaced",
-                   deployment_link(d))
+        return passed(
+            f"checks failed; staging replaced by deployment {replaced.iid} without the hotfix",
+            deployment_link(replaced),
+        )
+    return missing(
+        ev,
+        clock,
+        "checks failed and the hotfix was neither reverted nor replaced",
+        deployment_link(d),
+    )

@@ -76,24 +76,34 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
             undetermined = True
     if not redeploys:
         if undetermined:
-            return unknown("could not establish whether staging was redeployed with the revert",
-                           commit_link(revert.commit))
-        return lacking("release job rerun, but staging was not redeployed with the revert",
-                       job_link(reruns[0]))
+            return unknown(
+                "could not establish whether staging was redeployed with the revert",
+                commit_link(revert.commit),
+            )
+        return lacking(
+            "release job rerun, but staging was not redeployed with the revert", job_link(reruns[0])
+        )
     redeploy = redeploys[0]
     jobs = smoke_jobs(ev, redeploy)
     if jobs is None or isinstance(jobs, Unavailable):
-        return unknown(f"staging redeployed ({redeploy.iid}); its checks could not be read",
-                       deployment_link(redeploy))
+        return unknown(
+            f"staging redeployed ({redeploy.iid}); its checks could not be read",
+            deployment_link(redeploy),
+        )
     outcome = smoke_outcome(jobs)
     if outcome == "passed":
         return passed(
             f"reverted at {at(revert.at)}; `{reruns[0].name}` rerun and deployment "
             f"{redeploy.iid} revalidated",
-            commit_link(revert.commit), job_link(reruns[0]), deployment_link(redeploy),
+            commit_link(revert.commit),
+            job_link(reruns[0]),
+            deployment_link(redeploy),
         )
     if outcome == "failed":
-        return failed("staging redeployed after the revert but its checks failed",
-                      deployment_link(redeploy))
-    return lacking(f"staging redeployed after the revert ({redeploy.iid}) but not revalidated",
-                   deployment_link(redeploy))
+        return failed(
+            "staging redeployed after the revert but its checks failed", deployment_link(redeploy)
+        )
+    return lacking(
+        f"staging redeployed after the revert ({redeploy.iid}) but not revalidated",
+        deployment_link(redeploy),
+    )

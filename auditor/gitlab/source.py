@@ -193,7 +193,7 @@ class GitLabSource:
 
     def mr_commits(self, path: str, iid: int) -> tuple[Commit, ...] | Unavailable:
         def fetch() -> tuple[Commit, ...]:
-            items = self._mr_manager(path, iid).commits(iterator=True)
+            items = self._mr_manager(path, iid).commits()  # always a lazy full iterator
             return tuple(self._commit(path, c.attributes) for c in items)
 
         return self._once(("mr_commits", path, iid), f"commits of {path}!{iid}", fetch)
@@ -337,8 +337,9 @@ class GitLabSource:
                 .pipelines.get(pipeline_id, lazy=True)
                 .jobs.list(include_retried=True, iterator=True)
             )
-            return tuple(sorted((self._job(j.attributes, pipeline_id) for j in items),
-                                key=lambda j: j.id))
+            return tuple(
+                sorted((self._job(j.attributes, pipeline_id) for j in items), key=lambda j: j.id)
+            )
 
         key = ("jobs", path, pipeline_id)
         return self._once(key, f"jobs of pipeline {pipeline_id}", fetch)
@@ -350,8 +351,9 @@ class GitLabSource:
                 .pipelines.get(pipeline_id, lazy=True)
                 .bridges.list(iterator=True)
             )
-            return tuple(sorted((self._job(j.attributes, pipeline_id) for j in items),
-                                key=lambda j: j.id))
+            return tuple(
+                sorted((self._job(j.attributes, pipeline_id) for j in items), key=lambda j: j.id)
+            )
 
         key = ("bridges", path, pipeline_id)
         return self._once(key, f"trigger jobs of pipeline {pipeline_id}", fetch)
@@ -389,8 +391,9 @@ class GitLabSource:
                 sort="asc",
                 iterator=True,
             )
-            return tuple(sorted((self._deployment(d.attributes) for d in items),
-                                key=lambda d: d.id))
+            return tuple(
+                sorted((self._deployment(d.attributes) for d in items), key=lambda d: d.id)
+            )
 
         key = ("deployments", path, environment, updated_after)
         return self._once(key, f"deployments to {environment} of {path}", fetch)

@@ -53,7 +53,6 @@ class FaultState:
         self.faults = faults
         self._clock = clock
         self._lock = threading.Lock()
-        self._compiled = [(re.compile(p), s) for p, s in faults.fail_paths.items()]
         self.reset()
 
     def reset(self) -> None:
@@ -97,9 +96,10 @@ class FaultState:
             return max(1, math.ceil(self._window_start + WINDOW_SECONDS - self._clock()))
 
     def fixed_failure(self, *paths: str) -> int | None:
-        """The status a `fail_paths` pattern forces for this path (any spelling given)."""
-        for pattern, status in self._compiled:
-            if any(pattern.search(p) for p in paths):
+        """The status a `fail_paths` pattern forces for this path (any spelling given).
+        Read live, so a test may change `faults.fail_paths` while the server runs."""
+        for pattern, status in list(self.faults.fail_paths.items()):
+            if any(re.search(pattern, p) for p in paths):
                 return status
         return None
 

@@ -160,11 +160,12 @@ class SimPipeline:
             self.status = "canceled"
         elif statuses and all(s in ("manual", "skipped", "created") for s in statuses):
             self.status = "manual" if "manual" in statuses else "skipped"
-        elif any(s == "manual" for s in statuses) and all(
-            s in ("success", "manual", "skipped") for s in statuses
+        elif (
+            any(s == "manual" for s in statuses)
+            and all(s in ("success", "manual", "skipped") for s in statuses)
+            or statuses
+            and all(s in ("success", "skipped") for s in statuses)
         ):
-            self.status = "success"
-        elif statuses and all(s in ("success", "skipped") for s in statuses):
             self.status = "success"
 
 
@@ -311,8 +312,9 @@ class SimProject:
             f"{mr.title}\n\nSee merge request {self.path}!{mr.iid}\n"
         )
         if method == "merge":
-            sha = self.repo.merge(mr.source_branch, mr.target_branch, message_merge, at, by.person,
-                                  squash=False)
+            sha = self.repo.merge(
+                mr.source_branch, mr.target_branch, message_merge, at, by.person, squash=False
+            )
             mr.merge_commit_sha = sha
         elif method in ("squash", "ff_squash"):
             squash_branch = f"squash-{mr.iid}"
@@ -328,6 +330,7 @@ class SimProject:
                 )
             else:
                 self.repo.reset_branch(mr.target_branch, squash_sha)
+            self.repo.checkout(mr.target_branch)
             self.repo._run("branch", "-D", squash_branch)
         else:
             raise ValueError(f"unknown merge method {method}")
@@ -463,8 +466,16 @@ class World:
         self._ids: dict[str, itertools.count[int]] = {}
 
     def next_id(self, kind: str) -> int:
-        starts = {"project": 100, "pipeline": 5000, "job": 90000, "deployment": 700,
-                  "mr": 3000, "note": 40000, "label_event": 800, "environment": 60}
+        starts = {
+            "project": 100,
+            "pipeline": 5000,
+            "job": 90000,
+            "deployment": 700,
+            "mr": 3000,
+            "note": 40000,
+            "label_event": 800,
+            "environment": 60,
+        }
         if kind not in self._ids:
             self._ids[kind] = itertools.count(starts.get(kind, 1))
         return next(self._ids[kind])
@@ -528,8 +539,15 @@ class World:
         """A retried job hides its earlier attempt unless include_retried is asked for."""
         job.retried = True
         again = self.add_job(
-            job.pipeline, job.name, job.stage, status, at=at, user=user or job.user,
-            allow_failure=job.allow_failure, bridge=job.bridge, environment=job.environment,
+            job.pipeline,
+            job.name,
+            job.stage,
+            status,
+            at=at,
+            user=user or job.user,
+            allow_failure=job.allow_failure,
+            bridge=job.bridge,
+            environment=job.environment,
         )
         again.created_at = at
         return again
@@ -543,7 +561,9 @@ class World:
         """Record the deployment a job with `environment:` creates."""
         project = job.pipeline.project
         env = project.environment(job.environment or "staging")
-        finished = job.finished_at if (status or job.status) in ("success", "failed", "canceled") else None
+        finished = (
+            job.finished_at if (status or job.status) in ("success", "failed", "canceled") else None
+        )
         d = SimDeployment(
             id=self.next_id("deployment"),
             iid=len(project.deployments) + 1,

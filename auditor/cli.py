@@ -1,0 +1,263 @@
+"""The command line: composition root and exit codes, no audit logic.
+
+Exit codes are the contract's: 0 compliant, 1 a violation, 2 usage or configuration,
+3 incomplete/in progress/not promoted, 4 GitLab unusable. Errors are one line on stderr;
+`--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from auditor import __version__
+from auditor.config import ConfigError, find_config, load_settings
+from auditor.findings import Report, exit_code
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Prove from GitLab's records whether hotfixes reached staging by the runbook.",
+)
+simulator_app = typer.Typer(
+    no_args_is_help=True,
+    help="A simulated GitLab, for trying the "
+    "auditor (or any GitLab client) without a GitLab of your own.",
+)
+app.add_typer(simulator_app, name="simulator")
+
+FORMAT_CHOICES = ("table", "json", "junit", "markdown")
+
+
+class _State:
+    config: Path | None = None
+    debug: bool = False
+
+
+state = _State()
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"auditor: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _guarded(fn: Callable[[], T]) -> T:
+    """Map every expected failure to its one-line message and exit code."""
+    from auditor.gitlab.client import ReadOnlyViolation
+    from auditor.gitlab.source import GitLabUnusable
+
+    try:
+        return fn()
+    except typer.Exit:
+        raise
+    except ConfigError as exc:
+        raise _fail(str(exc), 2) from None
+    except GitLabUnusable as exc:
+        raise _fail(str(exc), 4) from None
+    except ReadOnlyViolation as exc:
+        raise _fail(f"internal error, nothing was sent: {exc}", 4) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted", 130) from None
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        if state.debug:
+            traceback.print_exc()
+        raise _fail(
+            f"unexpected {type(exc).__name__}: {exc} (run with --debug for details)", 70
+        ) from None
+
+
+def _parse_now(text: str | None) -> datetime:
+    if not text:
+        return datetime.now(UTC)
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"--now must be an ISO 8601 date-time, not {text!r}") from None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"auditor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="auditor.toml to use (else $AUDITOR_CONFIG, else ./auditor.toml)."
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    state.config = config
+    state.debug = debug
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+def render(report: Report, fmt: str) -> str:
+    from auditor.report import writer
+
+    return writer(fmt)(report)
+
+
+@app.command()
+def check(
+    target: Annotated[
+        str, typer.Argument(help="The MR as PROJECT!IID, e.g. evenergi/vemo-core!42")
+    ],
+    service: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--service",
+            help="Audit only this service (repeatable); default: every service built from PROJECT.",
+        ),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, json, junit or markdown.")] = "table",
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Write the report here instead of stdout.")
+    ] = None,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            "--now",
+            hidden=True,
+            help="Audit as of this "
+            "time (ISO 8601) instead of the wall clock; for reproducible runs.",
+        ),
+    ] = None,
+) -> None:
+    """Audit the promotions of one merged hotfix MR against the runbook."""
+
+    def run() -> int:
+        from auditor.audit import check_mr, parse_target, select_services
+        from auditor.gitlab.client import ReadOnlySession, connect
+        from auditor.gitlab.source import GitLabSource
+
+        if fmt not in FORMAT_CHOICES:
+            raise ConfigError(f"--format must be one of {', '.join(FORMAT_CHOICES)}")
+        parsed = parse_target(target)
+        settings = load_settings(find_config(state.config, os.environ))
+        services = select_services(settings, parsed, service or [])
+        session = ReadOnlySession()
+        src = GitLabSource(connect(settings, session))
+        report = check_mr(src, settings, parsed, services, _parse_now(now))
+        if fmt == "table" and output is None and sys.stdout.isatty():
+            from rich.console import Console
+
+            from auditor.report.table import print_table
+
+            print_table(report, Console())
+        else:
+            _emit(render(report, fmt), output)
+        return exit_code(report.promotions)
+
+    raise typer.Exit(_guarded(run))
+
+
+@simulator_app.command("serve")
+def simulator_serve(
+    world: Annotated[
+        str,
+        typer.Option(
+            "--world", help="A world name under fixtures/worlds or a path to a world module."
+        ),
+    ] = "demo",
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0: any free one).")] = 0,
+) -> None:
+    """Serve a simulated GitLab world on 127.0.0.1; prints `URL TOKEN` when ready."""
+
+    def run() -> int:
+        import time
+
+        from auditor.simulator.server import SimulatorServer
+        from auditor.simulator.worlds import WorldNotFound, build_world, load_module
+
+        try:
+            built = build_world(load_module(world))
+        except WorldNotFound as exc:
+            raise ConfigError(str(exc)) from None
+        server = SimulatorServer(built, port=port)
+        try:
+            url = server.start()
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on port {port}: {exc.strerror}") from None
+        typer.echo(f"{url} {built.token}")
+        sys.stdout.flush()
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            server.stop()
+        return 0
+
+    raise typer.Exit(_guarded(run))
+
+
+@app.command()
+def demo() -> None:
+    """Audit a handful of MRs in a bundled simulated GitLab: no GitLab of your own needed."""
+
+    def run() -> int:
+        from rich.console import Console
+
+        from auditor.audit import check_mr, parse_target
+        from auditor.gitlab.client import ReadOnlySession, connect
+        from auditor.gitlab.source import GitLabSource
+        from auditor.report.table import print_table
+        from auditor.simulator.server import SimulatorServer
+        from auditor.simulator.worlds import build_world, config_toml, load_module, services_of
+
+        console = Console()
+        module = load_module("demo")
+        console.print("[bold]auditor demo[/]: building a simulated GitLab (evenergi/*) ...")
+        world = build_world(module)
+        with SimulatorServer(world) as server, tempfile.TemporaryDirectory() as tmp:
+            url = server.start() if not getattr(server, "url", None) else server.url
+            cfg = Path(tmp) / "auditor.toml"
+            cfg.write_text(config_toml(url, services_of(module)), encoding="utf-8")
+            settings = load_settings(cfg, {"GITLAB_TOKEN": world.token})
+            console.print(f"simulated GitLab at {url}; config:\n{cfg.read_text()}")
+            for text in module.TARGETS:
+                target = parse_target(text)
+                services = [s.name for s in settings.services_for_project(target.project)]
+                src = GitLabSource(connect(settings, ReadOnlySession()))
+                report = check_mr(src, settings, target, services, world.now)
+                console.rule(f"auditor check {text}")
+                print_table(report, console)
+        return 0
+
+    raise typer.Exit(_guarded(run))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

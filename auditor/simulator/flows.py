@@ -1,0 +1,233 @@
+"""Building blocks for worlds shaped like the runbook's organisation.
+
+An orchestration project (`evenergi/develop`) whose pipelines hold one manual trigger job
+`NN release <service>` per service and a manual `cut-off` job; service projects with a
+`release` branch, a `staging` environment, and downstream pipelines that deploy and then
+run smoke checks. Scenario worlds start from `standard_org` and tell their story with
+`release_flow`, the MR verbs and the git verbs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from auditor.simulator.world import SimDeployment, SimJob, SimPipeline, SimProject, User, World
+
+ORCHESTRATION = "evenergi/develop"
+MONDAY = datetime.fromisoformat("2026-11-16T08:00:00+00:00")
+NOW = datetime.fromisoformat("2026-11-26T12:00:00+00:00")
+
+DEFAULT_SERVICES = {"vemo-core": "evenergi/vemo-core", "charge-api": "evenergi/charge-api"}
+
+
+@dataclass
+class Org:
+    world: World
+    orch: SimProject
+    projects: dict[str, SimProject]  # service name -> project
+    dev: User
+    reviewer: User
+    rm: User
+    environments: dict[str, str] = field(default_factory=dict)  # service -> environment
+
+    def project_of(self, service: str) -> SimProject:
+        return self.projects[service]
+
+
+@dataclass
+class Flow:
+    pipeline: SimPipeline
+    release_jobs: dict[str, SimJob]
+    cut_off: SimJob
+    downstream: dict[str, SimPipeline] = field(default_factory=dict)
+    deploy_jobs: dict[str, SimJob] = field(default_factory=dict)
+    deployments: dict[str, SimDeployment] = field(default_factory=dict)
+    smoke_jobs: dict[str, SimJob] = field(default_factory=dict)
+
+    @property
+    def finished_at(self) -> datetime:
+        times = [
+            j.finished_at
+            for j in [*self.smoke_jobs.values(), *self.deploy_jobs.values()]
+            if j.finished_at
+        ]
+        return max(times) if times else self.pipeline.created_at
+
+
+def standard_org(
+    now: datetime = NOW,
+    services: dict[str, str] | None = None,
+    environments: dict[str, str] | None = None,
+) -> Org:
+    """Projects with history, `release` cut from main on Monday and deployed to staging."""
+    world = World(now)
+    dev = world.user("dana.dev", "Dana Developer")
+    reviewer = world.user("rafael.review", "Rafael Reviewer")
+    rm = world.user("maria.release", "Maria Release-Manager")
+    services = services or DEFAULT_SERVICES
+    orch = world.project(ORCHESTRATION)
+    orch.commit(
+        "main",
+        "Add orchestration pipeline",
+        {".gitlab-ci.yml": "stages: [release]\n"},
+        rm,
+        MONDAY - timedelta(days=30),
+    )
+    projects: dict[str, SimProject] = {}
+    for name, path in services.items():
+        project = world.project(path)
+        if not project.repo.resolve("main"):
+            start = MONDAY - timedelta(days=20)
+            project.commit(
+                "main", "Initial commit", {"README.md": f"# {project.name}\n"}, dev, start
+            )
+            for n in range(3):
+                project.commit(
+                    "main",
+                    f"Feature work {n + 1}",
+                    {f"src/feature_{n}.py": f"VALUE = {n}\n"},
+                    dev,
+                    start + timedelta(days=n + 1),
+                )
+        projects[name] = project
+    org = Org(world, orch, projects, dev, reviewer, rm, environments or {})
+    cut_off(org, MONDAY)
+    return org
+
+
+def environment_of(org: Org, service: str) -> str:
+    return org.environments.get(service, "staging")
+
+
+def cut_off(org: Org, at: datetime, by: User | None = None, deploy: bool = True) -> Flow:
+    """The weekly cut-off: `release` rebuilt from main everywhere, every service released."""
+    by = by or org.rm
+    for project in {p.path: p for p in org.projects.values()}.values():
+        project.rebuild_branch("release", project.default_branch)
+    return release_flow(org, list(org.projects) if deploy else [], at, by=by, cut_off_played=True)
+
+
+def release_flow(
+    org: Org,
+    services: str | list[str],
+    at: datetime,
+    *,
+    by: User | None = None,
+    cut_off_played: bool = False,
+    deploy_status: str = "success",
+    smoke_status: str | None = "success",
+    deploy_sha: str | None = None,
+    release_status: str | None = None,
+) -> Flow:
+    """An orchestration pipeline created at `at` in which `services`' release jobs are
+    played (the others stay `manual`), each deploying to staging and running smoke."""
+    by = by or org.rm
+    played = [services] if isinstance(services, str) else list(services)
+    world = org.world
+    pipeline = org.orch.pipeline("main", by, at, source="web")
+    jobs: dict[str, SimJob] = {}
+    flow_jobs: dict[str, SimJob] = {}
+    for n, name in enumerate(org.projects, start=1):
+        job_name = f"{n:02d} release {name}"
+        if name in played:
+            status = release_status or ("success" if deploy_status == "success" else "failed")
+            jobs[name] = world.add_job(
+                pipeline,
+                job_name,
+                "release",
+                status,
+                at=at + timedelta(minutes=2),
+                user=by,
+                bridge=True,
+            )
+        else:
+            jobs[name] = world.add_job(pipeline, job_name, "release", "manual", bridge=True)
+    cut = world.add_job(
+        pipeline,
+        "cut-off",
+        "cut-off",
+        "success" if cut_off_played else "manual",
+        at=at + timedelta(minutes=1) if cut_off_played else None,
+        user=by,
+    )
+    flow = Flow(pipeline, jobs, cut)
+    for name in played:
+        project = org.projects[name]
+        start = at + timedelta(minutes=3)
+        down = project.pipeline("release", by, start, source="pipeline", sha=deploy_sha)
+        jobs[name].downstream = down
+        world.add_job(down, "build", "build", "success", at=start)
+        deploy = world.add_job(
+            down,
+            f"deploy {environment_of(org, name)}",
+            "deploy",
+            deploy_status,
+            at=start + timedelta(minutes=4),
+            environment=environment_of(org, name),
+            user=by,
+        )
+        flow.downstream[name] = down
+        flow.deploy_jobs[name] = deploy
+        flow.deployments[name] = world.deploy(deploy)
+        if smoke_status and deploy_status == "success":
+            flow.smoke_jobs[name] = world.add_job(
+                down,
+                "smoke staging",
+                "verify",
+                smoke_status,
+                at=(deploy.finished_at or start) + timedelta(minutes=1),
+                user=by,
+            )
+        flow_jobs[name] = deploy
+    return flow
+
+
+def hotfix(
+    org: Org,
+    service: str,
+    title: str,
+    at: datetime,
+    *,
+    path: str | None = None,
+    approve: bool = True,
+    merge: bool = True,
+    method: str = "merge",
+):  # noqa: ANN201 - returns SimMR
+    """A reviewed hotfix MR merged into main `at` (opened an hour before)."""
+    project = org.projects[service]
+    slug = "-".join(title.lower().split()[:3])
+    file = path or f"src/{slug}.py"
+    mr = project.merge_request(
+        title, {file: f"# {title}\nFIXED = True\n"}, org.dev, at - timedelta(hours=1)
+    )
+    if approve:
+        mr.approve(org.reviewer, at - timedelta(minutes=20))
+    if merge:
+        project.merge(mr, org.dev, at, method=method)
+    return mr
+
+
+def validate(org: Org, mr, service: str, at: datetime, label: bool = True) -> None:  # noqa: ANN001
+    """What the runbook asks after the checks pass: a note naming the service, the label."""
+    mr.note(
+        f"Validated in staging for {service}: reproduced the original issue, the fix "
+        f"holds and smoke checks are green.",
+        org.rm,
+        at,
+    )
+    if label:
+        mr.label("Validated in Staging", org.rm, at + timedelta(minutes=2))
+
+
+T0 = datetime.fromisoformat("2026-11-18T10:00:00+00:00")  # a Wednesday, mid-week
+RULE_IDS = tuple(f"SH{n:02d}" for n in range(1, 15))
+
+
+def expected(verdict: str, **statuses: str) -> dict[str, object]:
+    """A scenario's expected verdict and every rule's status: pass unless named, SH13 and
+    SH14 not_applicable unless named."""
+    rules = {rid: "pass" for rid in RULE_IDS}
+    rules["SH13"] = rules["SH14"] = "not_applicable"
+    rules.update(statuses)
+    return {"verdict": verdict, "rules": rules}

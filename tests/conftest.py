@@ -1,0 +1,57 @@
+"""Shared test fixtures: a served world and a CLI run against it over real HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from auditor.cli import app
+from auditor.simulator.server import SimulatorServer
+from auditor.simulator.world import World
+from auditor.simulator.worlds import build_world, config_toml, load_module, services_of
+
+
+@dataclass
+class Served:
+    module: ModuleType
+    world: World
+    server: SimulatorServer
+    url: str
+    config: Path
+
+    def run(self, *args: str, token: str | None = None) -> Any:
+        env = {"GITLAB_TOKEN": token or self.world.token, "AUDITOR_CONFIG": ""}
+        return CliRunner().invoke(
+            app, ["--config", str(self.config), *args], env=env, catch_exceptions=False
+        )
+
+    def check_json(self, target: str, *extra: str) -> tuple[int, dict[str, Any]]:
+        now = self.world.now.isoformat()
+        result = self.run("check", target, "--format", "json", "--now", now, *extra)
+        assert result.stdout.strip(), result.output
+        return result.exit_code, json.loads(result.stdout)
+
+
+def serve(name: str, tmp_path: Path) -> Iterator[Served]:
+    module = load_module(name)
+    world = build_world(module)
+    server = SimulatorServer(world)
+    url = server.start()
+    config = tmp_path / "auditor.toml"
+    config.write_text(config_toml(url, services_of(module)), encoding="utf-8")
+    try:
+        yield Served(module, world, server, url, config)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def by_the_book(tmp_path: Path) -> Iterator[Served]:
+    yield from serve("by_the_book", tmp_path)
