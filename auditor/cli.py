@@ -242,7 +242,8 @@ def demo() -> None:
             cfg = Path(tmp) / "auditor.toml"
             cfg.write_text(config_toml(url, services_of(module)), encoding="utf-8")
             settings = load_settings(cfg, {"GITLAB_TOKEN": world.token})
-            console.print(f"simulated GitLab at {url}; config:\n{cfg.read_text()}")
+            console.print(f"simulated GitLab at {url}; auditor.toml:", markup=False)
+            console.print(cfg.read_text(), markup=False, highlight=False)
             for text in module.TARGETS:
                 target = parse_target(text)
                 services = [s.name for s in settings.services_for_project(target.project)]

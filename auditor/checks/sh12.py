@@ -29,6 +29,7 @@ from auditor.derive import (
     validation_notes,
 )
 from auditor.evidence import PromotionEvidence, Unavailable
+from auditor.findings import EvidenceLink
 
 RULE_ID = "SH12"
 
@@ -83,4 +84,8 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
         return failed(
             f"`{label}` added at {at(added)} with no checks or validation recorded", mr_link(ev)
         )
-    return passed(f"`{label}` added at {at(added)}, after the deployment and checks", mr_link(ev))
+    return passed(
+        f"`{label}` added at {at(added)}, after the deployment and checks",
+        EvidenceLink("label_event", label, ev.mr.web_url, added),
+        deployment_link(d),
+    )

@@ -63,6 +63,11 @@ class ReadOnlySession(requests.Session):
         return super().send(request, **kwargs)
 
     def _record(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if response.status_code >= 500:
+            # python-gitlab sleeps until RateLimit-Reset (up to a minute) before retrying a
+            # 5xx that carries it; six such sleeps stall a run for minutes on one bad
+            # endpoint. Without it, python-gitlab backs off exponentially from 0.1 s.
+            response.headers.pop("RateLimit-Reset", None)
         body = response.content or b""
         raw = RawResponse(
             method=(response.request.method or "GET").upper(),

@@ -1,0 +1,213 @@
+"""The command line's promises: one clear line and the contract's exit code for bad input,
+the formats, and the read-only guard."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import gitlab
+import pytest
+import requests
+from typer.testing import CliRunner
+
+from auditor.cli import app
+from auditor.config import load_settings
+from auditor.gitlab.client import ReadOnlySession, ReadOnlyViolation, connect
+from auditor.simulator.worlds import config_toml
+from tests.conftest import Served
+
+
+def _one_error_line(result, code: int, *words: str) -> None:
+    assert result.exit_code == code, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("auditor: error: ")
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "evenergi/vemo-core#1",
+        "vemo-core!1",
+        "evenergi/vemo-core!",
+        "evenergi/vemo-core!0",
+        "evenergi/vemo-core!12x",
+    ],
+)
+def test_malformed_target_is_a_usage_error(by_the_book: Served, target: str) -> None:
+    _one_error_line(by_the_book.run("check", target), 2, "PROJECT!IID")
+
+
+def test_unknown_service_is_a_usage_error(by_the_book: Served) -> None:
+    result = by_the_book.run("check", "evenergi/vemo-core!1", "--service", "nope")
+    _one_error_line(result, 2, "unknown service 'nope'")
+
+
+def test_service_of_another_project_is_a_usage_error(by_the_book: Served) -> None:
+    result = by_the_book.run("check", "evenergi/vemo-core!1", "--service", "charge-api")
+    _one_error_line(result, 2, "charge-api")
+
+
+def test_project_without_a_service_is_a_usage_error(by_the_book: Served) -> None:
+    _one_error_line(by_the_book.run("check", "evenergi/other!1"), 2, "evenergi/other")
+
+
+def test_missing_config(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["--config", str(tmp_path / "nope.toml"), "check", "a/b!1"],
+        env={"GITLAB_TOKEN": "x"},
+    )
+    _one_error_line(result, 2, "config file not found")
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("[gitlab\nurl=", "not valid TOML"),
+        ('[gitlab]\nurl = "https://g"\n', "orchestration_project"),
+        ('[gitlab]\nurl = "g.example"\norchestration_project = "a/b"\n', "http"),
+        (
+            '[gitlab]\nurl = "https://g"\ntoken = "glpat-x"\norchestration_project = "a/b"\n',
+            "tokens do not belong",
+        ),
+        ('[gitlab]\nurl = "https://g"\norchestration_project = "a/b"\n', "[services.NAME]"),
+        (
+            '[gitlab]\nurl = "https://g"\norchestration_project = "a/b"\n[policy]\nfoo = 1\n'
+            '[services.x]\nproject = "a/x"\n',
+            "unknown [policy] key 'foo'",
+        ),
+        (
+            '[gitlab]\nurl = "https://g"\norchestration_project = "a/b"\n'
+            '[services.x]\nproject = "a/x"\ngrace_period = "soon"\n',
+            "not a duration",
+        ),
+    ],
+)
+def test_invalid_config(tmp_path: Path, text: str, words: str) -> None:
+    cfg = tmp_path / "auditor.toml"
+    cfg.write_text(text)
+    result = CliRunner().invoke(
+        app, ["--config", str(cfg), "check", "a/x!1"], env={"GITLAB_TOKEN": "x"}
+    )
+    _one_error_line(result, 2, words)
+
+
+def test_missing_token_is_a_configuration_error(by_the_book: Served) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["--config", str(by_the_book.config), "check", "evenergi/vemo-core!1"],
+        env={"GITLAB_TOKEN": "", "GITLAB_PRIVATE_TOKEN": ""},
+    )
+    _one_error_line(result, 2, "GITLAB_TOKEN")
+
+
+def test_wrong_token_is_gitlab_unusable_and_never_echoed(by_the_book: Served) -> None:
+    result = by_the_book.run("check", "evenergi/vemo-core!1", token="glpat-wrong-secret-123")
+    _one_error_line(result, 4, "401")
+    assert "glpat-wrong-secret-123" not in result.output
+
+
+def test_unreachable_gitlab(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again before use: nothing listens there
+    cfg = tmp_path / "auditor.toml"
+    cfg.write_text(config_toml(f"http://127.0.0.1:{port}", {"c": {"project": "a/c"}}))
+    result = CliRunner().invoke(
+        app, ["--config", str(cfg), "check", "a/c!1"], env={"GITLAB_TOKEN": "t"}
+    )
+    _one_error_line(result, 4, "unreachable")
+
+
+def test_mr_that_does_not_exist(by_the_book: Served) -> None:
+    _one_error_line(by_the_book.run("check", "evenergi/vemo-core!999"), 4, "!999", "404")
+
+
+def test_project_that_does_not_exist(tmp_path: Path, by_the_book: Served) -> None:
+    cfg = tmp_path / "gone.toml"
+    cfg.write_text(config_toml(by_the_book.url, {"gone": {"project": "evenergi/gone"}}))
+    result = CliRunner().invoke(
+        app,
+        ["--config", str(cfg), "check", "evenergi/gone!1"],
+        env={"GITLAB_TOKEN": by_the_book.world.token},
+    )
+    _one_error_line(result, 4, "evenergi/gone")
+
+
+def test_formats_and_output_file(by_the_book: Served, tmp_path: Path) -> None:
+    now = by_the_book.world.now.isoformat()
+    target = "evenergi/vemo-core!1"
+    table = by_the_book.run("check", target, "--now", now)
+    assert table.exit_code == 0
+    assert "COMPLIANT" in table.stdout and "SH14" in table.stdout
+    assert f"{by_the_book.url}/evenergi/vemo-core/-/merge_requests/1" in table.stdout
+    md = by_the_book.run("check", target, "--format", "markdown", "--now", now)
+    assert "| SH06 |" in md.stdout.replace("**", "") or "SH06" in md.stdout
+    junit = by_the_book.run("check", target, "--format", "junit", "--now", now)
+    assert junit.stdout.lstrip().startswith("<?xml") and "SH06 release-job-ran" in junit.stdout
+    out = tmp_path / "report.json"
+    written = by_the_book.run(
+        "check", target, "--format", "json", "--output", str(out), "--now", now
+    )
+    assert written.exit_code == 0 and written.stdout == ""
+    assert json.loads(out.read_text())["promotions"][0]["verdict"] == "compliant"
+    bad = by_the_book.run("check", target, "--format", "yaml")
+    _one_error_line(bad, 2, "--format")
+
+
+def test_token_never_in_any_output(by_the_book: Served) -> None:
+    now = by_the_book.world.now.isoformat()
+    for fmt in ("table", "json", "junit", "markdown"):
+        result = by_the_book.run("check", "evenergi/vemo-core!1", "--format", fmt, "--now", now)
+        assert by_the_book.world.token not in result.output
+
+
+# -- the read-only guard ------------------------------------------------------------------
+def test_guard_refuses_every_write_before_it_reaches_the_network(by_the_book: Served) -> None:
+    settings = load_settings(by_the_book.config, {"GITLAB_TOKEN": by_the_book.world.token})
+    session = ReadOnlySession()
+    gl = connect(settings, session)
+    mr = gl.projects.get("evenergi/vemo-core", lazy=True).mergerequests.get(1, lazy=True)
+    by_the_book.server.reset_counts()
+    attempts = [
+        lambda: mr.approve(),
+        lambda: mr.notes.create({"body": "hi"}),
+        lambda: gl.http_post("/projects/1/repository/commits/abc/cherry_pick", {"branch": "x"}),
+        lambda: gl.http_put("/projects/1", {"name": "x"}),
+        lambda: gl.http_delete("/personal_access_tokens/self"),
+        lambda: session.request("PATCH", by_the_book.url + "/api/v4/projects/1"),
+        lambda: session.send(requests.Request("POST", by_the_book.url + "/api/v4/x").prepare()),
+    ]
+    for attempt in attempts:
+        with pytest.raises(ReadOnlyViolation):
+            attempt()
+    assert by_the_book.server.requests == []
+    # reads still work through the same client
+    assert gl.projects.get("evenergi/vemo-core").path_with_namespace == "evenergi/vemo-core"
+    assert [r.method for r in by_the_book.server.requests] == ["GET"]
+
+
+def test_client_always_has_a_timeout_and_retries(by_the_book: Served) -> None:
+    settings = load_settings(by_the_book.config, {"GITLAB_TOKEN": by_the_book.world.token})
+    gl = connect(settings)
+    assert isinstance(gl, gitlab.Gitlab)
+    assert gl.timeout == settings.timeout > 0
+    assert gl.retry_transient_errors is True
+
+
+def test_help_for_every_command() -> None:
+    runner = CliRunner()
+    for args in (
+        ["--help"],
+        ["check", "--help"],
+        ["demo", "--help"],
+        ["simulator", "serve", "--help"],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0 and "Usage" in result.output

@@ -1,0 +1,55 @@
+"""GitLab misbehaving: 429s and 5xx change nothing but the time taken; an endpoint that
+keeps failing becomes `unknown`, never `pass`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from auditor.simulator.faults import Faults
+from tests.conftest import serve
+
+
+def _statuses(doc: dict) -> dict[str, object]:
+    return {
+        p["service"]: (
+            p["verdict"],
+            [(f["rule"], f["status"], f["summary"]) for f in p["findings"]],
+        )
+        for p in doc["promotions"]
+    }
+
+
+def test_rate_limits_and_transient_errors_change_nothing(tmp_path: Path) -> None:
+    for served in serve("by_the_book", tmp_path):
+        clean_code, clean = served.check_json("evenergi/vemo-core!1")
+        clean_requests = len(served.server.requests)
+        served.server.faults.rate_limit_every = 7
+        served.server.faults.error_every = 5
+        served.server.reset_counts()
+        code, faulty = served.check_json("evenergi/vemo-core!1")
+        statuses = [r.status for r in served.server.requests]
+        assert 429 in statuses and 502 in statuses
+        assert len(served.server.requests) > clean_requests
+        assert (code, _statuses(faulty)) == (clean_code, _statuses(clean))
+
+
+def test_an_endpoint_that_keeps_failing_is_unknown_not_pass(tmp_path: Path) -> None:
+    for served in serve("by_the_book", tmp_path):
+        served.server.faults.fail_paths = {r"/pipelines/\d+/jobs$": 500}
+        code, doc = served.check_json("evenergi/vemo-core!1")
+        findings = {f["rule"]: f for f in doc["promotions"][0]["findings"]}
+        assert doc["promotions"][0]["verdict"] == "incomplete"
+        assert code == 3
+        for rule in ("SH06", "SH07", "SH10"):
+            assert findings[rule]["status"] == "unknown", findings[rule]
+        assert "HTTP 500" in findings["SH10"]["summary"] or "500" in findings["SH06"]["summary"]
+
+
+def test_forbidden_approvals_are_unknown(tmp_path: Path) -> None:
+    for served in serve("by_the_book", tmp_path):
+        served.world.projects["evenergi/vemo-core"].forbidden.add("approvals")
+        code, doc = served.check_json("evenergi/vemo-core!1")
+        sh02 = doc["promotions"][0]["findings"][1]
+        assert sh02["rule"] == "SH02" and sh02["status"] == "unknown"
+        assert "403" in sh02["summary"]
+        assert code == 3
