@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auditor.simulator.faults import Faults
 from tests.conftest import serve
 
 

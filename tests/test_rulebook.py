@@ -25,7 +25,7 @@ def test_every_rule_has_a_check_and_every_check_a_rule() -> None:
     assert set(CHECKS) == {r.id for r in book.rules}
     for rule in book.rules:
         module = sys.modules[CHECKS[rule.id].__module__]
-        assert module.RULE_ID == rule.id
+        assert rule.id == module.RULE_ID
         assert module.__doc__ and module.__doc__.startswith(f"{rule.id} {rule.name}")
 
 
