@@ -5,8 +5,9 @@ Composition of the parts, no rules and no IO of its own beyond the source it is 
 
 from __future__ import annotations
 
+import fnmatch
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,6 +16,7 @@ from auditor.collect import Collector
 from auditor.config import ConfigError, Settings
 from auditor.derive import Clock
 from auditor.evaluate import evaluate
+from auditor.evidence import MergeRequest, Unavailable
 from auditor.findings import Report
 from auditor.gitlab.source import GitLabSource
 
@@ -63,14 +65,65 @@ def select_services(settings: Settings, target: Target, names: Sequence[str]) ->
     return chosen
 
 
+def touches(changed: Sequence[str], patterns: Sequence[str]) -> bool:
+    """Whether any changed path matches a service's `paths` globs (`**` spans folders)."""
+    return any(fnmatch.fnmatch(path, pattern) for path in changed for pattern in patterns)
+
+
+def changed_paths(src: GitLabSource, mr: MergeRequest) -> list[str] | None:
+    """The files the MR changed, from its merge or squash commit (else its own commits);
+    None when they cannot be read, so that nothing is skipped on a guess."""
+    if mr.merge_commit_sha or mr.squash_commit_sha:
+        shas = [mr.merge_commit_sha or mr.squash_commit_sha or ""]
+    else:
+        commits = src.mr_commits(mr.project, mr.iid)
+        if isinstance(commits, Unavailable):
+            return None
+        shas = [c.id for c in commits]
+    paths: list[str] = []
+    for sha in shas:
+        diff = src.commit_diff(mr.project, sha)
+        if isinstance(diff, Unavailable):
+            return None
+        paths += [str(d.get("new_path") or d.get("old_path")) for d in diff]
+    return paths
+
+
+def affected_services(
+    src: GitLabSource, settings: Settings, mr: MergeRequest, services: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """(audited, skipped): a service with `paths` is skipped when the MR touches none."""
+    if not any(settings.services[name].paths for name in services):
+        return list(services), []
+    changed = changed_paths(src, mr)
+    audited, skipped = [], []
+    for name in services:
+        patterns = settings.services[name].paths
+        if patterns and changed is not None and not touches(changed, patterns):
+            skipped.append(name)
+        else:
+            audited.append(name)
+    return audited, skipped
+
+
 def check_mr(
     src: GitLabSource,
     settings: Settings,
     target: Target,
     services: Sequence[str],
     now: datetime,
+    *,
+    explicit: bool = False,
+    on_skip: Callable[[str], None] | None = None,
 ) -> Report:
+    """Audit the MR for `services`; unless they were named explicitly, services whose
+    `paths` the MR does not touch are skipped (and reported through `on_skip`)."""
     mr = src.merge_request(target.project, target.iid)
+    if not explicit:
+        services, skipped = affected_services(src, settings, mr, services)
+        for name in skipped:
+            if on_skip:
+                on_skip(f"{name}: skipped, {target} changes none of its paths")
     collector = Collector(src, settings)
     clock = Clock(now)
     results = tuple(

@@ -166,7 +166,15 @@ def check(
         services = select_services(settings, parsed, service or [])
         session = ReadOnlySession()
         src = GitLabSource(connect(settings, session))
-        report = check_mr(src, settings, parsed, services, _parse_now(now))
+        report = check_mr(
+            src,
+            settings,
+            parsed,
+            services,
+            _parse_now(now),
+            explicit=bool(service),
+            on_skip=lambda line: typer.echo(f"auditor: {line}", err=True),
+        )
         if fmt == "table" and output is None and sys.stdout.isatty():
             from rich.console import Console
 

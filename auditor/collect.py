@@ -20,6 +20,7 @@ from auditor.evidence import (
     Deployment,
     Job,
     MergeRequest,
+    MRRef,
     Note,
     OrchestrationRun,
     PromotionEvidence,
@@ -29,12 +30,22 @@ from auditor.evidence import (
     SuspectedPick,
     Unavailable,
 )
-from auditor.gitlab.source import GitLabSource
-from auditor.lineage import patch_fingerprint, pick_note, picked_from, reverted, sha_in
+from auditor.gitlab.source import GitLabSource, gitlab_time
+from auditor.lineage import (
+    patch_fingerprint,
+    pick_note,
+    picked_from,
+    reverted,
+    same_sha,
+    sha_in,
+)
 
 # Picks are looked for from a little before the MR was created: a commit's committer date
 # is when it was picked, and nobody picks a change before proposing it.
 LOOKBACK = timedelta(hours=1)
+# Tracing other hotfixes in a deployment: from this many picks on, list merged MRs once.
+BULK_TRACE_MIN = 4
+BULK_TRACE_LOOKBACK = timedelta(days=30)
 
 
 def release_job_pattern(service: Service) -> re.Pattern[str]:
@@ -326,11 +337,48 @@ class Collector:
         if isinstance(added, Unavailable):
             return added
         pick_ids = {p.commit.id for p in ev.picks} if isinstance(ev.picks, tuple) else set()
+        origins = {
+            c.id: origin
+            for c in added
+            if c.id not in pick_ids and (origin := next(iter(picked_from(c.message)), None))
+        }
+        merged = self._merged_by_sha(ev, [c for c in added if c.id in origins])
         commits = []
         for c in added:
             origin = next(iter(picked_from(c.message)), None)
-            source_mrs = None
-            if origin and c.id not in pick_ids:
-                source_mrs = self.src.commit_merge_requests(ev.service.project, origin)
+            source_mrs: tuple[MRRef, ...] | Unavailable | None = None
+            if c.id in origins:
+                known = next(
+                    (mrs for sha, mrs in merged.items() if same_sha(sha, origins[c.id])), None
+                )
+                source_mrs = known or self.src.commit_merge_requests(
+                    ev.service.project, origins[c.id]
+                )
             commits.append(ScopeCommit(c, origin, reverted(c.message), source_mrs))
         return ReleaseScope(d.id, base.sha, d.sha, tuple(commits))
+
+    def _merged_by_sha(
+        self, ev: PromotionEvidence, picked: list[Commit]
+    ) -> dict[str, tuple[MRRef, ...]]:
+        """Merged MRs by merge/squash SHA, from one list request when many picks need tracing.
+
+        One `commits/:sha/merge_requests` per pick is cheapest for a few picks; a busy
+        release line with dozens is traced from a page or two of recently merged MRs, and
+        only the picks that list cannot explain are looked up one by one.
+        """
+        if len(picked) < BULK_TRACE_MIN:
+            return {}
+        oldest = min(c.committed_date or ev.mr.created_at for c in picked)
+        mrs = self.src.merge_requests(
+            ev.service.project,
+            state="merged",
+            target_branch=ev.mr.default_branch,
+            updated_after=gitlab_time(oldest - BULK_TRACE_LOOKBACK),
+        )
+        by_sha: dict[str, list[MRRef]] = {}
+        if not isinstance(mrs, Unavailable):
+            for m in mrs:
+                for sha in (m.merge_commit_sha, m.squash_commit_sha):
+                    if sha:
+                        by_sha.setdefault(sha, []).append(m)
+        return {sha: tuple(found) for sha, found in by_sha.items()}

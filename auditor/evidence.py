@@ -44,6 +44,7 @@ class MRRef:
     merged_at: datetime | None
     merge_commit_sha: str | None
     web_url: str
+    squash_commit_sha: str | None = None
 
 
 @dataclass(frozen=True)

@@ -211,3 +211,57 @@ def test_help_for_every_command() -> None:
     ):
         result = runner.invoke(app, args)
         assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_services_outside_the_changed_paths_are_skipped_unless_named(tmp_path: Path) -> None:
+    from tests.conftest import serve
+
+    for served in serve("monorepo_paths", tmp_path):
+        now = served.world.now.isoformat()
+        result = served.run("check", "evenergi/vemo!1", "--format", "json", "--now", now)
+        assert [p["service"] for p in json.loads(result.stdout)["promotions"]] == ["vemo-core"]
+        assert "vemo-worker: skipped" in result.stderr
+        named = served.run(
+            "check", "evenergi/vemo!1", "--service", "vemo-worker", "--format", "json", "--now", now
+        )
+        promotions = json.loads(named.stdout)["promotions"]
+        assert [p["service"] for p in promotions] == ["vemo-worker"]
+        assert promotions[0]["verdict"] == "non_compliant"  # its release job never ran
+
+
+def test_demo_audits_three_mrs_and_shows_each_verdict() -> None:
+    result = CliRunner().invoke(app, ["demo"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    for text in (
+        "evenergi/vemo-core!1",
+        "evenergi/charge-api!1",
+        "evenergi/vemo-core!2",
+        "1 COMPLIANT",
+        "1 NON-COMPLIANT",
+        "1 IN PROGRESS",
+    ):
+        assert text in result.stdout, text
+    assert "glpat-" not in result.stdout
+
+
+def test_simulator_serve_prints_url_and_token_and_serves_python_gitlab() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "auditor", "simulator", "serve", "--world", "by_the_book"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url, token = proc.stdout.readline().split()
+        assert url.startswith("http://127.0.0.1:")
+        gl = gitlab.Gitlab(url, private_token=token)
+        project = gl.projects.get("evenergi/vemo-core")
+        assert project.default_branch == "main"
+        assert [m.iid for m in project.mergerequests.list(get_all=True)] == [1]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

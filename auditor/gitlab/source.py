@@ -217,6 +217,7 @@ class GitLabSource:
             merged_at=parse_time(data.get("merged_at")),
             merge_commit_sha=data.get("merge_commit_sha"),
             web_url=data["web_url"],
+            squash_commit_sha=data.get("squash_commit_sha"),
         )
 
     # -- repository -----------------------------------------------------------------------
