@@ -52,3 +52,17 @@ def _explain(doc: dict) -> str:
         lines.append(f"{p['service']}: {p['verdict']}")
         lines += [f"  {f['rule']} {f['status']}: {f['summary']}" for f in p["findings"]]
     return "\n".join(lines)
+
+
+def test_long_lists_are_read_to_the_last_page(tmp_path: Path) -> None:
+    """120 notes and 110+ release commits: python-gitlab follows Link rel=next, and the
+    audit still finds the pick, the note and the label on later pages."""
+    for served in serve("long_history", tmp_path):
+        code, doc = served.check_json("evenergi/vemo-core!1")
+        assert code == 0
+        paged = {
+            (r.path.rsplit("/", 1)[-1], (r.query.get("page") or [""])[0])
+            for r in served.server.requests
+            if r.path.endswith(("/notes", "/repository/commits"))
+        }
+        assert ("notes", "2") in paged and ("commits", "2") in paged
