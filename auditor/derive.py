@@ -25,6 +25,8 @@ from auditor.evidence import (
 
 VALIDATION_WORDS = ("validated", "verified", "tested", "checked", "confirmed", "smoke")
 FAILURE_WORDS = ("failed", "failing", "broken", "not validated", "does not work", "regression")
+# GitLab's job statuses for a job that was started and has not ended yet
+IN_PROGRESS = frozenset({"created", "pending", "running", "preparing", "waiting_for_resource"})
 
 
 def first_pick(ev: PromotionEvidence) -> CherryPick | None:
@@ -129,7 +131,9 @@ def smoke_jobs(ev: PromotionEvidence, d: Deployment) -> list[Job] | Unavailable 
         for j in latest_attempts(jobs)
         if any(fnmatch.fnmatch(j.name, p) for p in patterns) and j.id != d.deployable_id
     ]
-    return [j for j in matching if j.played]
+    done = finished(d)
+    # a check that started before the deployment finished validated the previous commit
+    return [j for j in matching if j.played and (j.started_at is None or j.started_at >= done)]
 
 
 def smoke_outcome(jobs: list[Job]) -> str:
@@ -158,6 +162,28 @@ def validation_notes(ev: PromotionEvidence, after: datetime) -> list[Note]:
         and n.created_at >= after
         and any(w in n.body.lower() for w in VALIDATION_WORDS)
     ]
+
+
+def reports_failure(note: Note) -> bool:
+    """A validation note that says the hotfix failed in staging."""
+    body = note.body.lower()
+    return any(w in body for w in FAILURE_WORDS)
+
+
+def validation_failed(ev: PromotionEvidence, d: Deployment) -> bool | None:
+    """Whether validation of deployment `d` failed: a failed check, or (with no automated
+    check) a validation note reporting failure. None when it cannot be told yet."""
+    jobs = smoke_jobs(ev, d)
+    if jobs is None or isinstance(jobs, Unavailable):
+        return None
+    outcome = smoke_outcome(jobs)
+    if outcome == "failed":
+        return True
+    if outcome == "pending":
+        return None
+    if outcome == "none":
+        return any(reports_failure(n) for n in validation_notes(ev, finished(d)))
+    return False
 
 
 def label_adds(ev: PromotionEvidence) -> list[datetime]:
@@ -212,6 +238,10 @@ class Clock:
     now: datetime
 
     def within_grace(self, ev: PromotionEvidence) -> bool:
+        """Whether the promotion's newest step (its pick, or a later revert) is younger
+        than the service's grace period."""
         pick = first_pick(ev)
         start = pick.reached_release_at if pick else ev.mr.merged_at or ev.mr.created_at
+        if not isinstance(ev.reverts, Unavailable) and ev.reverts:
+            start = max(start, *(r.at for r in ev.reverts))
         return self.now - start < ev.service.policy.grace_period

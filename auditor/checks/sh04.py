@@ -46,6 +46,8 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
         return unknown("no earlier successful staging deployment to compare with")
     if isinstance(scope, Unavailable):
         return unavailable(scope)
+    if scope.deployment_id != d.id:
+        return unknown(f"the commits added by deployment {d.iid} were not collected")
     pick_ids = {p.commit.id for p in ev.picks} if not isinstance(ev.picks, Unavailable) else set()
     origins = [(sc, _origin(sc, pick_ids)) for sc in scope.commits]
     extra = [sc for sc, o in origins if o == "unexplained"]

@@ -13,7 +13,7 @@ from auditor.checks._outcome import (
     unavailable,
     unknown,
 )
-from auditor.derive import Clock, first_pick, played_release_jobs, runs_after_pick
+from auditor.derive import IN_PROGRESS, Clock, first_pick, played_release_jobs, runs_after_pick
 from auditor.evidence import PromotionEvidence, Unavailable
 
 RULE_ID = "SH06"
@@ -45,7 +45,7 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
     ok = [j for j in played if j.status == "success"]
     if ok:
         return passed(f"`{ok[0].name}` played and succeeded (job {ok[0].id})", job_link(ok[0]))
-    if any(j.status in ("running", "pending", "created") for j in played):
+    if any(j.status in IN_PROGRESS for j in played):
         return unknown(f"`{job_name}` is still running", *(job_link(j) for j in played))
     return failed(
         f"`{job_name}` was played but ended {played[-1].status}", *(job_link(j) for j in played)

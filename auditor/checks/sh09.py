@@ -47,6 +47,10 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
             f"deployment {d.iid} put {d.sha[:8]} on {env}, which does not contain the hotfix",
             deployment_link(d),
         )
+    if d.status in ("created", "running", "blocked"):
+        return unknown(
+            f"deployment {d.iid} with the hotfix is still {d.status}", deployment_link(d)
+        )
     if d.status != "success":
         return failed(
             f"deployment {d.iid} with the hotfix did not succeed ({d.status})", deployment_link(d)

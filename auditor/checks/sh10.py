@@ -18,6 +18,7 @@ from auditor.derive import (
     Clock,
     finished,
     first_pick,
+    reports_failure,
     reverts_after,
     smoke_jobs,
     smoke_outcome,
@@ -54,6 +55,12 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
             return warned(f"checks failed ({names}); the hotfix was then reverted", *links)
         return failed(f"checks failed after deployment {d.iid}: {names}", *links)
     notes = validation_notes(ev, finished(d))
+    failures = [n for n in notes if reports_failure(n)]
+    if failures:
+        return failed(
+            "no smoke or acceptance job ran, and a note reports the validation failed",
+            note_link(failures[0]),
+        )
     if notes:
         return warned(
             "no smoke or acceptance job ran; a note records manual validation",

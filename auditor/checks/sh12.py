@@ -26,6 +26,7 @@ from auditor.derive import (
     smoke_jobs,
     smoke_outcome,
     staging_deployment,
+    validation_failed,
     validation_notes,
 )
 from auditor.evidence import PromotionEvidence, Unavailable
@@ -45,14 +46,11 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
     adds = label_adds(ev)
     if not adds:
         d = staging_deployment(ev) if not isinstance(ev.deployments, Unavailable) else None
-        jobs = smoke_jobs(ev, d) if d else None
-        if (
-            d
-            and isinstance(jobs, list)
-            and smoke_outcome(jobs) == "failed"
-            and reverts_after(ev, finished(d))
-        ):
-            return not_applicable("validation failed and the hotfix was reverted: no label due")
+        if d and validation_failed(ev, d):
+            if isinstance(ev.reverts, Unavailable):
+                return unavailable(ev.reverts)
+            if reverts_after(ev, finished(d)):
+                return not_applicable("validation failed and the hotfix was reverted: no label due")
         return missing(ev, clock, f"the MR never got the `{label}` label", mr_link(ev))
     if not label_present(ev):
         return failed(f"`{label}` was added and later removed", mr_link(ev))

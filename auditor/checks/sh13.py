@@ -24,10 +24,12 @@ from auditor.derive import (
     finished,
     first_pick,
     label_adds,
+    reports_failure,
     reverts_after,
     smoke_jobs,
-    smoke_outcome,
     staging_deployment,
+    validation_failed,
+    validation_notes,
 )
 from auditor.evidence import PromotionEvidence, Unavailable
 
@@ -45,11 +47,18 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
     jobs = smoke_jobs(ev, d)
     if isinstance(jobs, Unavailable):
         return unavailable(jobs)
-    if jobs is None:
-        return unknown("could not tell whether validation failed (checks not collected)")
-    if smoke_outcome(jobs) != "failed":
+    outcome = validation_failed(ev, d)
+    if outcome is None:
+        return unknown(
+            "could not tell yet whether validation failed (checks not collected or still running)"
+        )
+    if not outcome:
         return not_applicable("validation did not fail")
-    failed_at = max((j.finished_at for j in jobs if j.finished_at), default=finished(d))
+    if isinstance(ev.reverts, Unavailable):
+        return unavailable(ev.reverts)
+    failing = [j.finished_at for j in jobs or [] if j.finished_at and j.status != "success"]
+    notes = [n.created_at for n in validation_notes(ev, finished(d)) if reports_failure(n)]
+    failed_at = min([*failing, *notes], default=finished(d))
     reverts = reverts_after(ev, finished(d))
     contained_at = reverts[0].at if reverts else None
     replaced = None
@@ -65,7 +74,7 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
     ]
     if claims:
         return failed(
-            f"checks failed at {at(failed_at)}, yet the MR was labelled "
+            f"validation failed at {at(failed_at)}, yet the MR was labelled "
             f"`{ev.service.policy.validated_label}` at {at(claims[0])}",
             mr_link(ev),
         )
@@ -83,6 +92,6 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
     return missing(
         ev,
         clock,
-        "checks failed and the hotfix was neither reverted nor replaced",
+        "validation failed and the hotfix was neither reverted nor replaced",
         deployment_link(d),
     )
