@@ -76,7 +76,7 @@ def changed_paths(src: GitLabSource, mr: MergeRequest) -> list[str] | None:
     if mr.merge_commit_sha or mr.squash_commit_sha:
         shas = [mr.merge_commit_sha or mr.squash_commit_sha or ""]
     else:
-        commits = src.mr_commits(mr.project, mr.iid)
+        commits = src.mr_commits(mr)
         if isinstance(commits, Unavailable):
             return None
         shas = [c.id for c in commits]

@@ -219,8 +219,8 @@ class Collector:
         pattern = release_job_pattern(service)
         runs = []
         for p in pipelines:
-            jobs = self.src.pipeline_jobs(path, p.id)
-            bridges = self.src.pipeline_bridges(path, p.id)
+            jobs = self.src.pipeline_jobs(path, p.id, p.updated_at)
+            bridges = self.src.pipeline_bridges(path, p.id, p.updated_at)
             for part in (jobs, bridges):
                 if isinstance(part, Unavailable):
                     return part
@@ -237,8 +237,8 @@ class Collector:
     # -- the whole promotion --------------------------------------------------------------
     def collect(self, service: Service, mr: MergeRequest) -> PromotionEvidence:
         src, path, policy = self.src, service.project, service.policy
-        notes = src.notes(path, mr.iid, mr.web_url)
-        mr_commits = src.mr_commits(path, mr.iid)
+        notes = src.notes(mr)
+        mr_commits = src.mr_commits(mr)
         since = mr.created_at - LOOKBACK
 
         release_commits = src.branch_commits(path, policy.release_branch, since)
@@ -270,9 +270,9 @@ class Collector:
         ev = PromotionEvidence(
             service=service,
             mr=mr,
-            approvals=src.approvals(path, mr.iid),
+            approvals=src.approvals(mr),
             notes=notes,
-            label_events=src.label_events(path, mr.iid),
+            label_events=src.label_events(mr),
             picks=picks,
             suspected_picks=suspected,
         )
@@ -306,7 +306,9 @@ class Collector:
                         True if sha in added_ids else src.is_ancestor(path, sha, d.sha)
                     )
                 if d.pipeline_id is not None:
-                    pipeline_jobs[d.pipeline_id] = src.pipeline_jobs(path, d.pipeline_id)
+                    pipeline_jobs[d.pipeline_id] = src.pipeline_jobs(
+                        path, d.pipeline_id, d.pipeline_updated_at
+                    )
 
         ev = replace(
             ev,

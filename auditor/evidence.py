@@ -211,6 +211,7 @@ class Deployment:
     pipeline_id: int | None
     web_url: str
     user: str | None = None
+    pipeline_updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,22 @@
-"""GitLab as an evidence source: one memoized read per fact, parsed into evidence types.
+"""GitLab as an evidence source: one read per fact, parsed into evidence types.
 
 Every method answers a typed value or `Unavailable`; none returns a half-empty default.
-Memoization is per run: the same question is never sent twice (the request log proves it).
-Only `project()` and `merge_request()` raise, because without them there is nothing to audit.
+Within a run each question is asked once (an in-memory memo, safe across threads: a second
+thread asking the same question waits for the first answer). Across runs an optional
+`SourceCache` keeps the raw answers: facts that cannot change (a commit, a diff, a compare
+of two SHAs, an ancestry) are fetched once ever; facts that can (an MR's notes, a
+pipeline's jobs) are reused only while the version GitLab reports for their owner (the MR's
+or pipeline's `updated_at`) is unchanged. Only `project()` and `merge_request()` raise,
+because without them there is nothing to audit.
 """
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import gitlab
 import requests
@@ -30,10 +37,28 @@ from auditor.evidence import (
 )
 
 T = TypeVar("T")
+Raw = Any  # JSON as GitLab sent it: dicts, lists, strings, booleans
+
+# `version` for _once: NOT_DURABLE keeps an answer for this run only; IMMUTABLE keeps it
+# for ever; any string keeps it while the owner's updated_at equals that string.
+NOT_DURABLE = False
+IMMUTABLE = None
+
+TOKEN_REJECTED = "GitLab rejected the token (401): check GITLAB_TOKEN and its read_api scope"
 
 
 class GitLabUnusable(Exception):
     """GitLab cannot be used at all (exit 4): unreachable, token rejected, project missing."""
+
+
+class SourceCache(Protocol):
+    """Where raw answers outlive a run (the evidence store implements it)."""
+
+    def cache_get(self, key: str) -> tuple[object, str | None] | None: ...
+
+    def cache_put(
+        self, key: str, value: object, version: str | None, response_sha256: str | None = None
+    ) -> None: ...
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -62,25 +87,73 @@ def _reason(exc: Exception) -> str:
     return type(exc).__name__
 
 
+def _attrs(items: Iterable[Any]) -> list[dict[str, Any]]:
+    return [i.attributes if hasattr(i, "attributes") else dict(i) for i in items]
+
+
 class GitLabSource:
-    def __init__(self, gl: gitlab.Gitlab) -> None:
+    def __init__(self, gl: gitlab.Gitlab, cache: SourceCache | None = None) -> None:
         self.gl = gl
+        self.cache = cache
+        # projects whose MRs changed since the last sync are known, and which ones did
+        self.changed_mrs: dict[str, set[int]] = {}
         self._memo: dict[tuple[Any, ...], Any] = {}
+        self._inflight: dict[tuple[Any, ...], threading.Lock] = {}
+        self._lock = threading.Lock()
+        self.cache_hits = 0
 
     # -- plumbing -------------------------------------------------------------------------
-    def _once(self, key: tuple[Any, ...], what: str, fetch: Callable[[], T]) -> T | Unavailable:
+    def _key_lock(self, key: tuple[Any, ...]) -> threading.Lock:
+        with self._lock:
+            return self._inflight.setdefault(key, threading.Lock())
+
+    def _once(
+        self,
+        key: tuple[Any, ...],
+        what: str,
+        fetch: Callable[[], Raw],
+        parse: Callable[[Raw], T],
+        version: str | None | bool = NOT_DURABLE,
+        reuse: bool = True,
+        keep: Callable[[Raw], bool] | None = None,
+    ) -> T | Unavailable:
+        """Answer `key` once per run. A durable answer (version not NOT_DURABLE) is read
+        from the cache when `reuse` allows and stored there when `keep` allows."""
         if key in self._memo:
             return self._memo[key]
+        with self._key_lock(key):
+            if key in self._memo:
+                return self._memo[key]
+            value = self._fetch(key, what, fetch, parse, version, reuse, keep)
+            self._memo[key] = value
+            return value
+
+    def _fetch(
+        self,
+        key: tuple[Any, ...],
+        what: str,
+        fetch: Callable[[], Raw],
+        parse: Callable[[Raw], T],
+        version: str | None | bool,
+        reuse: bool,
+        keep: Callable[[Raw], bool] | None,
+    ) -> T | Unavailable:
+        durable = version is not NOT_DURABLE and self.cache is not None
+        cache_key = json.dumps(key, default=str)
+        if durable and reuse:
+            hit = self.cache.cache_get(cache_key)  # type: ignore[union-attr]
+            if hit is not None and (version is IMMUTABLE or hit[1] == version):
+                self.cache_hits += 1
+                return parse(hit[0])
         try:
-            value: T | Unavailable = fetch()
+            raw = fetch()
         except GitlabAuthenticationError:
-            raise GitLabUnusable(
-                "GitLab rejected the token (401): check GITLAB_TOKEN and its read_api scope"
-            ) from None
+            raise GitLabUnusable(TOKEN_REJECTED) from None
         except (GitlabError, requests.RequestException) as exc:
-            value = Unavailable(what, _reason(exc))
-        self._memo[key] = value
-        return value
+            return Unavailable(what, _reason(exc))
+        if durable and (keep is None or keep(raw)):
+            self.cache.cache_put(cache_key, raw, None if version is IMMUTABLE else str(version))  # type: ignore[union-attr]
+        return parse(raw)
 
     def _project(self, path: str) -> Any:
         return self.gl.projects.get(path, lazy=True)
@@ -93,9 +166,7 @@ class GitLabSource:
             try:
                 self._memo[key] = self.gl.projects.get(path).attributes
             except GitlabAuthenticationError:
-                raise GitLabUnusable(
-                    "GitLab rejected the token (401): check GITLAB_TOKEN and its read_api scope"
-                ) from None
+                raise GitLabUnusable(TOKEN_REJECTED) from None
             except GitlabError as exc:
                 raise GitLabUnusable(
                     f"project {path} cannot be read: {_reason(exc)}; "
@@ -107,17 +178,16 @@ class GitLabSource:
                 ) from None
         return self._memo[key]
 
+    def mr_unchanged(self, path: str, iid: int) -> bool:
+        """Whether GitLab said this MR did not change since the last sync."""
+        changed = self.changed_mrs.get(path)
+        return changed is not None and iid not in changed
+
     def merge_request(self, path: str, iid: int) -> MergeRequest:
         project = self.project(path)
-        key = ("mr", path, iid)
-        if key not in self._memo:
-            try:
-                data = self._project(path).mergerequests.get(iid).attributes
-            except GitlabAuthenticationError:
-                raise GitLabUnusable("GitLab rejected the token (401)") from None
-            except (GitlabError, requests.RequestException) as exc:
-                raise GitLabUnusable(f"merge request {path}!{iid}: {_reason(exc)}") from None
-            self._memo[key] = MergeRequest(
+
+        def parse(data: dict[str, Any]) -> MergeRequest:
+            return MergeRequest(
                 id=data["id"],
                 iid=data["iid"],
                 project=path,
@@ -137,14 +207,28 @@ class GitLabSource:
                 labels=tuple(data.get("labels") or ()),
                 author=_user(data.get("author")),
             )
-        return self._memo[key]
+
+        result = self._once(
+            ("mr", path, iid),
+            f"merge request {path}!{iid}",
+            lambda: self._project(path).mergerequests.get(iid).attributes,
+            parse,
+            "mr",
+            # reused only when the project's change list since the last sync omits it
+            reuse=self.mr_unchanged(path, iid),
+        )
+        if isinstance(result, Unavailable):
+            raise GitLabUnusable(f"merge request {path}!{iid}: {result.reason}")
+        return result
 
     def _mr_manager(self, path: str, iid: int) -> Any:
         return self._project(path).mergerequests.get(iid, lazy=True)
 
-    def approvals(self, path: str, iid: int) -> Approvals | Unavailable:
-        def fetch() -> Approvals:
-            data = self._mr_manager(path, iid).approvals.get().attributes
+    def _mr_version(self, mr: MergeRequest) -> str:
+        return mr.updated_at.isoformat()
+
+    def approvals(self, mr: MergeRequest) -> Approvals | Unavailable:
+        def parse(data: dict[str, Any]) -> Approvals:
             return Approvals(
                 approved_by=tuple(
                     Approval(a["user"]["username"], parse_time(a.get("approved_at")))
@@ -154,57 +238,80 @@ class GitLabSource:
                 approvals_left=int(data.get("approvals_left") or 0),
             )
 
-        return self._once(("approvals", path, iid), f"approvals of {path}!{iid}", fetch)
+        return self._once(
+            ("approvals", mr.project, mr.iid),
+            f"approvals of {mr.project}!{mr.iid}",
+            lambda: self._mr_manager(mr.project, mr.iid).approvals.get().attributes,
+            parse,
+            self._mr_version(mr),
+        )
 
-    def notes(self, path: str, iid: int, web_url: str) -> tuple[Note, ...] | Unavailable:
-        def fetch() -> tuple[Note, ...]:
-            items = self._mr_manager(path, iid).notes.list(
-                sort="asc", order_by="created_at", iterator=True
-            )
+    def notes(self, mr: MergeRequest) -> tuple[Note, ...] | Unavailable:
+        def parse(items: list[dict[str, Any]]) -> tuple[Note, ...]:
             return tuple(
                 Note(
-                    id=n.id,
-                    body=n.body,
-                    author=_user(n.author),
-                    created_at=parse_time(n.created_at),  # type: ignore[arg-type]
-                    system=bool(n.system),
-                    web_url=f"{web_url}#note_{n.id}",
+                    id=n["id"],
+                    body=n["body"],
+                    author=_user(n.get("author")),
+                    created_at=parse_time(n["created_at"]),  # type: ignore[arg-type]
+                    system=bool(n.get("system")),
+                    web_url=f"{mr.web_url}#note_{n['id']}",
                 )
                 for n in items
             )
 
-        return self._once(("notes", path, iid), f"notes of {path}!{iid}", fetch)
+        return self._once(
+            ("notes", mr.project, mr.iid),
+            f"notes of {mr.project}!{mr.iid}",
+            lambda: _attrs(
+                self._mr_manager(mr.project, mr.iid).notes.list(
+                    sort="asc", order_by="created_at", iterator=True
+                )
+            ),
+            parse,
+            self._mr_version(mr),
+        )
 
-    def label_events(self, path: str, iid: int) -> tuple[LabelEvent, ...] | Unavailable:
-        def fetch() -> tuple[LabelEvent, ...]:
-            items = self._mr_manager(path, iid).resourcelabelevents.list(iterator=True)
+    def label_events(self, mr: MergeRequest) -> tuple[LabelEvent, ...] | Unavailable:
+        def parse(items: list[dict[str, Any]]) -> tuple[LabelEvent, ...]:
             return tuple(
                 LabelEvent(
-                    id=e.id,
-                    label=(e.label or {}).get("name"),
-                    action=e.action,
-                    created_at=parse_time(e.created_at),  # type: ignore[arg-type]
-                    user=_user(e.user),
+                    id=e["id"],
+                    label=(e.get("label") or {}).get("name"),
+                    action=e["action"],
+                    created_at=parse_time(e["created_at"]),  # type: ignore[arg-type]
+                    user=_user(e.get("user")),
                 )
                 for e in items
             )
 
-        return self._once(("label_events", path, iid), f"label events of {path}!{iid}", fetch)
+        return self._once(
+            ("label_events", mr.project, mr.iid),
+            f"label events of {mr.project}!{mr.iid}",
+            lambda: _attrs(
+                self._mr_manager(mr.project, mr.iid).resourcelabelevents.list(iterator=True)
+            ),
+            parse,
+            self._mr_version(mr),
+        )
 
-    def mr_commits(self, path: str, iid: int) -> tuple[Commit, ...] | Unavailable:
-        def fetch() -> tuple[Commit, ...]:
-            items = self._mr_manager(path, iid).commits()  # always a lazy full iterator
-            return tuple(self._commit(path, c.attributes) for c in items)
-
-        return self._once(("mr_commits", path, iid), f"commits of {path}!{iid}", fetch)
+    def mr_commits(self, mr: MergeRequest) -> tuple[Commit, ...] | Unavailable:
+        return self._once(
+            ("mr_commits", mr.project, mr.iid),
+            f"commits of {mr.project}!{mr.iid}",
+            # .commits() is always a lazy iterator over every page in python-gitlab
+            lambda: _attrs(self._mr_manager(mr.project, mr.iid).commits()),
+            lambda items: tuple(self._commit(mr.project, c) for c in items),
+            self._mr_version(mr),
+        )
 
     def merge_requests(self, path: str, **filters: Any) -> tuple[MRRef, ...] | Unavailable:
-        def fetch() -> tuple[MRRef, ...]:
-            items = self._project(path).mergerequests.list(iterator=True, **filters)
-            return tuple(self._mr_ref(path, m.attributes) for m in items)
-
-        key = ("mrs", path, tuple(sorted(filters.items())))
-        return self._once(key, f"merge requests of {path}", fetch)
+        return self._once(
+            ("mrs", path, tuple(sorted(filters.items()))),
+            f"merge requests of {path}",
+            lambda: _attrs(self._project(path).mergerequests.list(iterator=True, **filters)),
+            lambda items: tuple(self._mr_ref(path, m) for m in items),
+        )
 
     def _mr_ref(self, path: str, data: dict[str, Any]) -> MRRef:
         return MRRef(
@@ -235,56 +342,70 @@ class GitLabSource:
         )
 
     def commit(self, path: str, sha: str) -> Commit | Unavailable:
-        def fetch() -> Commit:
-            return self._commit(path, self._project(path).commits.get(sha).attributes)
-
-        return self._once(("commit", path, sha), f"commit {sha[:8]} of {path}", fetch)
+        return self._once(
+            ("commit", path, sha),
+            f"commit {sha[:8]} of {path}",
+            lambda: self._project(path).commits.get(sha).attributes,
+            lambda data: self._commit(path, data),
+            IMMUTABLE,
+        )
 
     def branch_commits(
         self, path: str, ref: str, since: datetime
     ) -> tuple[Commit, ...] | Unavailable:
-        def fetch() -> tuple[Commit, ...]:
-            items = self._project(path).commits.list(
-                ref_name=ref, since=gitlab_time(since), iterator=True
-            )
-            return tuple(self._commit(path, c.attributes) for c in items)
-
-        key = ("branch_commits", path, ref, since)
-        return self._once(key, f"commits of {path}:{ref}", fetch)
+        return self._once(
+            ("branch_commits", path, ref, gitlab_time(since)),
+            f"commits of {path}:{ref}",
+            lambda: _attrs(
+                self._project(path).commits.list(
+                    ref_name=ref, since=gitlab_time(since), iterator=True
+                )
+            ),
+            lambda items: tuple(self._commit(path, c) for c in items),
+        )
 
     def commit_diff(self, path: str, sha: str) -> tuple[dict[str, Any], ...] | Unavailable:
-        def fetch() -> tuple[dict[str, Any], ...]:
-            return tuple(self._project(path).commits.get(sha, lazy=True).diff(get_all=True))
-
-        return self._once(("diff", path, sha), f"diff of {sha[:8]}", fetch)
+        return self._once(
+            ("diff", path, sha),
+            f"diff of {sha[:8]}",
+            lambda: list(self._project(path).commits.get(sha, lazy=True).diff(get_all=True)),
+            tuple,
+            IMMUTABLE,
+        )
 
     def commit_merge_requests(self, path: str, sha: str) -> tuple[MRRef, ...] | Unavailable:
-        def fetch() -> tuple[MRRef, ...]:
-            items = self._project(path).commits.get(sha, lazy=True).merge_requests(get_all=True)
-            return tuple(self._mr_ref(path, m) for m in items)
-
-        return self._once(("commit_mrs", path, sha), f"MRs of commit {sha[:8]}", fetch)
+        return self._once(
+            ("commit_mrs", path, sha),
+            f"MRs of commit {sha[:8]}",
+            lambda: list(
+                self._project(path).commits.get(sha, lazy=True).merge_requests(get_all=True)
+            ),
+            lambda items: tuple(self._mr_ref(path, m) for m in items),
+            IMMUTABLE,
+            # which MRs hold a commit can grow; once a merged one does, the answer stands
+            keep=lambda items: any(m.get("state") == "merged" for m in items),
+        )
 
     def compare(self, path: str, base: str, head: str) -> tuple[Commit, ...] | Unavailable:
         """Commits in head and not in base (oldest first), as GitLab's compare answers."""
-
-        def fetch() -> tuple[Commit, ...]:
-            data = self._project(path).repository_compare(base, head)
-            return tuple(self._commit(path, c) for c in data.get("commits") or ())
-
-        key = ("compare", path, base, head)
-        return self._once(key, f"compare {base[:8]}...{head[:8]}", fetch)
+        return self._once(
+            ("compare", path, base, head),
+            f"compare {base[:8]}...{head[:8]}",
+            lambda: list(self._project(path).repository_compare(base, head).get("commits") or ()),
+            lambda items: tuple(self._commit(path, c) for c in items),
+            IMMUTABLE,
+        )
 
     def is_ancestor(self, path: str, ancestor: str, descendant: str) -> bool | Unavailable:
         if ancestor == descendant:
             return True
-
-        def fetch() -> bool:
-            data = self._project(path).repository_merge_base([ancestor, descendant])
-            return data.get("id") == ancestor
-
-        key = ("ancestor", path, ancestor, descendant)
-        return self._once(key, f"ancestry of {ancestor[:8]} in {descendant[:8]}", fetch)
+        return self._once(
+            ("ancestor", path, ancestor, descendant),
+            f"ancestry of {ancestor[:8]} in {descendant[:8]}",
+            lambda: self._project(path).repository_merge_base([ancestor, descendant]).get("id"),
+            lambda merge_base: merge_base == ancestor,
+            IMMUTABLE,
+        )
 
     # -- CI -------------------------------------------------------------------------------
     def _pipeline(self, path: str, data: dict[str, Any]) -> Pipeline:
@@ -301,17 +422,19 @@ class GitLabSource:
         )
 
     def pipelines(self, path: str, updated_after: datetime) -> tuple[Pipeline, ...] | Unavailable:
-        def fetch() -> tuple[Pipeline, ...]:
-            items = self._project(path).pipelines.list(
-                updated_after=gitlab_time(updated_after),
-                order_by="id",
-                sort="asc",
-                iterator=True,
-            )
-            return tuple(self._pipeline(path, p.attributes) for p in items)
-
-        key = ("pipelines", path, updated_after)
-        return self._once(key, f"pipelines of {path}", fetch)
+        return self._once(
+            ("pipelines", path, gitlab_time(updated_after)),
+            f"pipelines of {path}",
+            lambda: _attrs(
+                self._project(path).pipelines.list(
+                    updated_after=gitlab_time(updated_after),
+                    order_by="id",
+                    sort="asc",
+                    iterator=True,
+                )
+            ),
+            lambda items: tuple(self._pipeline(path, p) for p in items),
+        )
 
     def _job(self, data: dict[str, Any], pipeline_id: int) -> Job:
         downstream = data.get("downstream_pipeline") or None
@@ -329,39 +452,45 @@ class GitLabSource:
             downstream_pipeline_id=downstream["id"] if downstream else None,
         )
 
-    def pipeline_jobs(self, path: str, pipeline_id: int) -> tuple[Job, ...] | Unavailable:
-        """Every attempt of every job (include_retried), oldest first."""
+    def _jobs(self, items: list[dict[str, Any]], pipeline_id: int) -> tuple[Job, ...]:
+        return tuple(sorted((self._job(j, pipeline_id) for j in items), key=lambda j: j.id))
 
-        def fetch() -> tuple[Job, ...]:
-            items = (
+    def pipeline_jobs(
+        self, path: str, pipeline_id: int, updated_at: datetime | None = None
+    ) -> tuple[Job, ...] | Unavailable:
+        """Every attempt of every job (include_retried), oldest first. With the pipeline's
+        `updated_at`, the answer is reused by later runs until the pipeline changes."""
+        return self._once(
+            ("jobs", path, pipeline_id),
+            f"jobs of pipeline {pipeline_id}",
+            lambda: _attrs(
                 self._project(path)
                 .pipelines.get(pipeline_id, lazy=True)
                 .jobs.list(include_retried=True, iterator=True)
-            )
-            return tuple(
-                sorted((self._job(j.attributes, pipeline_id) for j in items), key=lambda j: j.id)
-            )
+            ),
+            lambda items: self._jobs(items, pipeline_id),
+            updated_at.isoformat() if updated_at else NOT_DURABLE,
+        )
 
-        key = ("jobs", path, pipeline_id)
-        return self._once(key, f"jobs of pipeline {pipeline_id}", fetch)
-
-    def pipeline_bridges(self, path: str, pipeline_id: int) -> tuple[Job, ...] | Unavailable:
-        def fetch() -> tuple[Job, ...]:
-            items = (
+    def pipeline_bridges(
+        self, path: str, pipeline_id: int, updated_at: datetime | None = None
+    ) -> tuple[Job, ...] | Unavailable:
+        return self._once(
+            ("bridges", path, pipeline_id),
+            f"trigger jobs of pipeline {pipeline_id}",
+            lambda: _attrs(
                 self._project(path)
                 .pipelines.get(pipeline_id, lazy=True)
                 .bridges.list(iterator=True)
-            )
-            return tuple(
-                sorted((self._job(j.attributes, pipeline_id) for j in items), key=lambda j: j.id)
-            )
-
-        key = ("bridges", path, pipeline_id)
-        return self._once(key, f"trigger jobs of pipeline {pipeline_id}", fetch)
+            ),
+            lambda items: self._jobs(items, pipeline_id),
+            updated_at.isoformat() if updated_at else NOT_DURABLE,
+        )
 
     # -- environments and deployments -----------------------------------------------------
     def _deployment(self, data: dict[str, Any]) -> Deployment:
         deployable = data.get("deployable") or {}
+        pipeline = deployable.get("pipeline") or {}
         return Deployment(
             id=data["id"],
             iid=data["iid"],
@@ -374,60 +503,69 @@ class GitLabSource:
             finished_at=parse_time(data.get("finished_at") or deployable.get("finished_at")),
             deployable_id=deployable.get("id"),
             deployable_name=deployable.get("name"),
-            pipeline_id=(deployable.get("pipeline") or {}).get("id"),
+            pipeline_id=pipeline.get("id"),
             web_url=deployable.get("web_url") or "",
             user=_user(data.get("user")),
+            pipeline_updated_at=parse_time(pipeline.get("updated_at")),
         )
 
     def deployments(
         self, path: str, environment: str, updated_after: datetime
     ) -> tuple[Deployment, ...] | Unavailable:
         """Deployments to `environment` touched after a time, oldest first (by id)."""
-
-        def fetch() -> tuple[Deployment, ...]:
-            items = self._project(path).deployments.list(
-                environment=environment,
-                order_by="updated_at",  # GitLab requires it with updated_after
-                updated_after=gitlab_time(updated_after),
-                sort="asc",
-                iterator=True,
-            )
-            return tuple(
-                sorted((self._deployment(d.attributes) for d in items), key=lambda d: d.id)
-            )
-
-        key = ("deployments", path, environment, updated_after)
-        return self._once(key, f"deployments to {environment} of {path}", fetch)
+        return self._once(
+            ("deployments", path, environment, gitlab_time(updated_after)),
+            f"deployments to {environment} of {path}",
+            lambda: _attrs(
+                self._project(path).deployments.list(
+                    environment=environment,
+                    order_by="updated_at",  # GitLab requires it with updated_after
+                    updated_after=gitlab_time(updated_after),
+                    sort="asc",
+                    iterator=True,
+                )
+            ),
+            lambda items: tuple(sorted((self._deployment(d) for d in items), key=lambda d: d.id)),
+        )
 
     def last_successful_deployment(
         self, path: str, environment: str, before: datetime
     ) -> Deployment | None | Unavailable:
-        def fetch() -> Deployment | None:
-            items = self._project(path).deployments.list(
-                environment=environment,
-                status="success",
-                order_by="finished_at",  # GitLab requires it (and status) with finished_*
-                finished_before=gitlab_time(before),
-                sort="desc",
-                per_page=1,
-                page=1,
-            )
-            return self._deployment(items[0].attributes) if items else None
+        return self._once(
+            ("last_deployment", path, environment, gitlab_time(before)),
+            f"last deployment to {environment} before {gitlab_time(before)}",
+            lambda: _attrs(
+                self._project(path).deployments.list(
+                    environment=environment,
+                    status="success",
+                    order_by="finished_at",  # GitLab requires it (and status) with finished_*
+                    finished_before=gitlab_time(before),
+                    sort="desc",
+                    per_page=1,
+                    page=1,
+                )
+            ),
+            lambda items: self._deployment(items[0]) if items else None,
+        )
 
-        key = ("last_deployment", path, environment, before)
-        return self._once(key, f"last deployment to {environment} before {before}", fetch)
-
-    @property
-    def request_count(self) -> int:
-        session = getattr(self.gl, "session", None)
-        return int(getattr(session, "request_count", 0))
-
-
-def unique(items: Iterable[T]) -> list[T]:
-    seen: set[Any] = set()
-    out = []
-    for item in items:
-        if item not in seen:
-            seen.add(item)
-            out.append(item)
-    return out
+    # -- what changed since the last sync -------------------------------------------------
+    def note_changed_mrs(self, path: str, since: datetime) -> bool:
+        """Ask GitLab which MRs of `path` changed since `since`; afterwards unchanged MRs
+        (and their notes, labels, approvals) are reused from the cache. False when the
+        list could not be read (then nothing of that project is reused)."""
+        found = self._once(
+            ("changed_mrs", path, gitlab_time(since)),
+            f"merge requests of {path} changed since {gitlab_time(since)}",
+            lambda: [
+                m.iid
+                for m in self._project(path).mergerequests.list(
+                    updated_after=gitlab_time(since), state="all", iterator=True
+                )
+            ],
+            set,
+        )
+        if isinstance(found, Unavailable):
+            self.changed_mrs.pop(path, None)
+            return False
+        self.changed_mrs[path] = found
+        return True
