@@ -54,9 +54,19 @@ def release_job_pattern(service: Service) -> re.Pattern[str]:
 
 
 class Collector:
-    def __init__(self, src: GitLabSource, settings: Settings) -> None:
+    """Collects promotions' evidence. A sweep sets `horizon` (a time before its window) so
+    that every promotion of a service shares one read of the branch, the deployments and
+    the orchestration pipelines instead of one per MR."""
+
+    def __init__(
+        self, src: GitLabSource, settings: Settings, horizon: datetime | None = None
+    ) -> None:
         self.src = src
         self.settings = settings
+        self.horizon = horizon
+
+    def _since(self, at: datetime) -> datetime:
+        return at if self.horizon is None else min(self.horizon, at)
 
     # -- picks ----------------------------------------------------------------------------
     def _picks(
@@ -239,7 +249,7 @@ class Collector:
         src, path, policy = self.src, service.project, service.policy
         notes = src.notes(mr)
         mr_commits = src.mr_commits(mr)
-        since = mr.created_at - LOOKBACK
+        since = self._since(mr.created_at - LOOKBACK)
 
         release_commits = src.branch_commits(path, policy.release_branch, since)
         deployments = src.deployments(path, policy.staging_environment, since)
@@ -313,7 +323,7 @@ class Collector:
         ev = replace(
             ev,
             reverts=reverts,
-            orchestration_runs=self._orchestration(service, pick.reached_release_at),
+            orchestration_runs=self._orchestration(service, self._since(pick.reached_release_at)),
             deployments=deployments,
             previous_deployment=previous,
             pipeline_jobs=pipeline_jobs,

@@ -407,6 +407,18 @@ class GitLabSource:
             IMMUTABLE,
         )
 
+    def merge_base(self, path: str, a: str, b: str) -> str | None | Unavailable:
+        """The merge base of two commits or refs (a branch name is a ref that moves, so
+        only SHA pairs are kept across runs)."""
+        shas = all(len(x) == 40 for x in (a, b))
+        return self._once(
+            ("merge_base", path, a, b),
+            f"merge base of {a[:8]} and {b[:8]}",
+            lambda: self._project(path).repository_merge_base([a, b]).get("id"),
+            lambda sha: sha,
+            IMMUTABLE if shas else NOT_DURABLE,
+        )
+
     # -- CI -------------------------------------------------------------------------------
     def _pipeline(self, path: str, data: dict[str, Any]) -> Pipeline:
         return Pipeline(

@@ -92,6 +92,17 @@ def standard_org(
                 )
         projects[name] = project
     org = Org(world, orch, projects, dev, reviewer, rm, environments or {})
+    # last week's cut-off, then a week of work on main, then this Monday's cut-off: so the
+    # Monday deployment has a predecessor and its commits read as cut-off context
+    cut_off(org, MONDAY - timedelta(days=7))
+    for name, project in {p.path: p for p in projects.values()}.items():
+        project.commit(
+            "main",
+            f"Weekly work on {name.rsplit('/', 1)[-1]}",
+            {"src/weekly.py": "WEEK = 46\n"},
+            dev,
+            MONDAY - timedelta(days=3),
+        )
     cut_off(org, MONDAY)
     return org
 

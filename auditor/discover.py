@@ -1,0 +1,287 @@
+"""A time window -> the promotions, reverts, cut-offs and drift that reached staging in it.
+
+Nobody knows the list of hotfix MRs up front, and `release` is rebuilt by every cut-off, so
+the branch cannot be the source. The record that survives is GitLab's deployments: for each
+staging deployment in the window, the commits it added since the previous successful one
+(GitLab's compare) say exactly what reached staging. Each added commit is then classified:
+
+- a cherry-pick (trailer) of a commit of a merged MR: a hotfix promotion of that MR;
+- a revert of such a pick: a revert, linked to the promotion it undoes;
+- a merge commit: carries nothing of its own (a cherry-pick MR's merge, a cut-off merge);
+- a commit of the default branch (the deployment followed a cut-off): cut-off context;
+- a commit titled like a merged MR but without trailer: a candidate promotion, which the
+  collector confirms by patch or reports as unknown;
+- anything else: drift, a commit on release that no merged MR explains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from auditor.collect import release_job_pattern
+from auditor.config import Service, Settings
+from auditor.evidence import Commit, Deployment, MRRef, Unavailable
+from auditor.gitlab.source import GitLabSource, gitlab_time
+from auditor.lineage import picked_from, reverted
+
+# MRs whose picks reach staging in the window were merged not long before it.
+MR_LOOKBACK = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+    def __contains__(self, at: datetime) -> bool:
+        return self.start <= at <= self.end
+
+
+@dataclass(frozen=True)
+class PromotionRef:
+    service: str
+    project: str
+    iid: int
+    first_deployed_at: datetime
+    how: str  # trailer | title
+
+
+@dataclass(frozen=True)
+class DriftCommit:
+    project: str
+    service: str
+    sha: str
+    title: str
+    deployed_at: datetime
+
+
+@dataclass(frozen=True)
+class RevertRef:
+    project: str
+    service: str
+    sha: str
+    reverts: str
+    deployed_at: datetime
+
+
+@dataclass(frozen=True)
+class CutOff:
+    project: str
+    pipeline_id: int
+    job_id: int
+    at: datetime
+    by: str | None
+
+
+@dataclass
+class Discovery:
+    promotions: list[PromotionRef] = field(default_factory=list)
+    drift: list[DriftCommit] = field(default_factory=list)
+    reverts: list[RevertRef] = field(default_factory=list)
+    cut_offs: list[CutOff] = field(default_factory=list)
+    cut_off_commits: dict[str, int] = field(default_factory=dict)  # service -> commits
+    idle_deployments: list[tuple[str, int]] = field(default_factory=list)  # (service, id)
+    idle_release_jobs: list[tuple[str, int]] = field(default_factory=list)  # (service, job)
+    gaps: list[Unavailable] = field(default_factory=list)  # what could not be read
+
+    def targets(self) -> list[tuple[str, str, int]]:
+        """(service, project, iid) to audit, once each, in order of first deployment."""
+        seen: dict[tuple[str, str, int], datetime] = {}
+        for p in self.promotions:
+            key = (p.service, p.project, p.iid)
+            seen[key] = min(seen.get(key, p.first_deployed_at), p.first_deployed_at)
+        return sorted(seen, key=lambda k: (seen[k], k))
+
+
+def _deployed_at(d: Deployment) -> datetime:
+    return d.finished_at or d.updated_at or d.created_at
+
+
+class Discoverer:
+    def __init__(self, src: GitLabSource, settings: Settings, window: Window) -> None:
+        self.src = src
+        self.settings = settings
+        self.window = window
+
+    def discover(self, services: Sequence[Service]) -> Discovery:
+        found = Discovery()
+        cut_offs = self._cut_offs(found)
+        for service in services:
+            self._service(service, found, cut_offs)
+        return found
+
+    # -- orchestration --------------------------------------------------------------------
+    def _cut_offs(self, found: Discovery) -> list[CutOff]:
+        path = self.settings.orchestration_project
+        pipelines = self.src.pipelines(path, updated_after=self.window.start)
+        if isinstance(pipelines, Unavailable):
+            found.gaps.append(pipelines)
+            return []
+        names = {s.policy.cut_off_job for s in self.settings.services.values()}
+        for p in pipelines:
+            jobs = self.src.pipeline_jobs(path, p.id, p.updated_at)
+            if isinstance(jobs, Unavailable):
+                found.gaps.append(jobs)
+                continue
+            for j in jobs:
+                when = j.started_at or j.created_at
+                if j.name in names and j.played and when and when in self.window:
+                    found.cut_offs.append(CutOff(path, p.id, j.id, when, j.user))
+        return sorted(found.cut_offs, key=lambda c: c.at)
+
+    def _release_jobs(self, service: Service) -> list[tuple[int, int | None]]:
+        """(job id, downstream pipeline id) of the service's release jobs played in the
+        window (already read by `_cut_offs`'s pipeline list; bridges are read here)."""
+        path = self.settings.orchestration_project
+        pipelines = self.src.pipelines(path, updated_after=self.window.start)
+        if isinstance(pipelines, Unavailable):
+            return []
+        pattern = release_job_pattern(service)
+        out = []
+        for p in pipelines:
+            bridges = self.src.pipeline_bridges(path, p.id, p.updated_at)
+            if isinstance(bridges, Unavailable):
+                continue
+            for j in bridges:
+                when = j.started_at or j.created_at
+                if pattern.match(j.name) and j.played and when and when in self.window:
+                    out.append((j.id, j.downstream_pipeline_id))
+        return out
+
+    # -- one service ----------------------------------------------------------------------
+    def _service(self, service: Service, found: Discovery, cut_offs: list[CutOff]) -> None:
+        src, path, env = self.src, service.project, service.policy.staging_environment
+        listed = src.deployments(path, env, updated_after=self.window.start)
+        if isinstance(listed, Unavailable):
+            found.gaps.append(listed)
+            return
+        deployments = [d for d in listed if d.created_at in self.window]
+        if not deployments:
+            return
+        previous = src.last_successful_deployment(path, env, deployments[0].created_at)
+        if isinstance(previous, Unavailable):
+            found.gaps.append(previous)
+            return
+        merged = self._merged_mrs(service)
+        classified: set[str] = set()
+        carried: set[int] = set()
+        base = previous
+        for d in deployments:
+            if base is None:
+                found.gaps.append(
+                    Unavailable(
+                        f"what deployment {d.iid} to {env} of {path} added",
+                        "no earlier successful deployment to compare with",
+                    )
+                )
+            else:
+                added = src.compare(path, base.sha, d.sha)
+                if isinstance(added, Unavailable):
+                    found.gaps.append(added)
+                else:
+                    fresh = [c for c in added if c.id not in classified]
+                    classified.update(c.id for c in fresh)
+                    on_default = self._on_default_branch(service, base, d, fresh, cut_offs)
+                    if self._classify(service, d, fresh, on_default, merged, found):
+                        carried.add(d.id)
+            if d.status == "success":
+                base = d
+        for d in deployments:
+            if d.id not in carried and d.status == "success":
+                found.idle_deployments.append((service.name, d.id))
+        by_pipeline = {d.pipeline_id: d for d in deployments}
+        for job_id, downstream in self._release_jobs(service):
+            d = by_pipeline.get(downstream)
+            if d is None or d.id not in carried:
+                found.idle_release_jobs.append((service.name, job_id))
+
+    def _merged_mrs(self, service: Service) -> tuple[MRRef, ...]:
+        """MRs merged into the default branch recently, to trace picks without a round trip
+        per commit (commits that match none are looked up one by one)."""
+        project = self.src.project(service.project)
+        mrs = self.src.merge_requests(
+            service.project,
+            state="merged",
+            target_branch=project.get("default_branch") or "main",
+            updated_after=gitlab_time(self.window.start - MR_LOOKBACK),
+        )
+        return () if isinstance(mrs, Unavailable) else mrs
+
+    def _on_default_branch(
+        self,
+        service: Service,
+        base: Deployment,
+        d: Deployment,
+        added: list[Commit],
+        cut_offs: list[CutOff],
+    ) -> set[str]:
+        """The added commits that came from the default branch through a cut-off played
+        between the two deployments: everything up to the merge base of the deployed commit
+        and the default branch."""
+        if not any(base.created_at <= c.at <= d.created_at for c in cut_offs):
+            return set()
+        default = self.src.project(service.project).get("default_branch") or "main"
+        point = self.src.merge_base(service.project, d.sha, default)
+        if not isinstance(point, str):
+            return set()
+        upto = self.src.compare(service.project, base.sha, point)
+        return set() if isinstance(upto, Unavailable) else {c.id for c in upto}
+
+    def _owner(self, service: Service, sha: str, merged: tuple[MRRef, ...]) -> MRRef | None:
+        """The merged MR (into the default branch) that a picked commit belongs to."""
+        for m in merged:
+            if sha in (m.merge_commit_sha, m.squash_commit_sha):
+                return m
+        mrs = self.src.commit_merge_requests(service.project, sha)
+        if isinstance(mrs, Unavailable):
+            return None
+        default = self.src.project(service.project).get("default_branch") or "main"
+        return next(
+            (m for m in mrs if m.state == "merged" and m.target_branch == default), None
+        ) or next((m for m in mrs if m.target_branch == default), None)
+
+    def _classify(
+        self,
+        service: Service,
+        d: Deployment,
+        added: list[Commit],
+        on_default: set[str],
+        merged: tuple[MRRef, ...],
+        found: Discovery,
+    ) -> bool:
+        """Sort what deployment `d` added; True when it carried a promotion, a revert or a
+        cut-off."""
+        carried = False
+        at = _deployed_at(d)
+        for c in added:
+            if c.id in on_default:
+                count = found.cut_off_commits.get(service.name, 0)
+                found.cut_off_commits[service.name] = count + 1
+                carried = True
+                continue
+            if len(c.parent_ids) > 1:
+                continue
+            undone = reverted(c.message)
+            if undone:
+                found.reverts.append(RevertRef(service.project, service.name, c.id, undone, at))
+                carried = True
+                continue
+            origins = picked_from(c.message)
+            owner = next((o for o in (self._owner(service, x, merged) for x in origins) if o), None)
+            if owner is not None:
+                found.promotions.append(
+                    PromotionRef(service.name, service.project, owner.iid, at, "trailer")
+                )
+                carried = True
+                continue
+            titled = next((m for m in merged if m.title == c.title), None)
+            if titled is not None and not origins:
+                found.promotions.append(
+                    PromotionRef(service.name, service.project, titled.iid, at, "title")
+                )
+                carried = True
+                continue
+            found.drift.append(DriftCommit(service.project, service.name, c.id, c.title, at))
+        return carried
