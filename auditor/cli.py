@@ -8,6 +8,7 @@ Exit codes are the contract's: 0 compliant, 1 a violation, 2 usage or configurat
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 import traceback
@@ -20,7 +21,7 @@ import typer
 
 from auditor import __version__
 from auditor.config import ConfigError, find_config, load_settings
-from auditor.findings import Report, exit_code
+from auditor.findings import Report, Verdict, exit_code
 
 T = TypeVar("T")
 
@@ -184,6 +185,140 @@ def check(
         else:
             _emit(render(report, fmt), output)
         return exit_code(report.promotions)
+
+    raise typer.Exit(_guarded(run))
+
+
+@app.command()
+def sweep(
+    since: Annotated[
+        str | None, typer.Option("--since", help="A duration back from now: 7d, 36h (default 7d).")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="Window start: YYYY-MM-DD or ISO 8601.")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Window end, inclusive: YYYY-MM-DD or ISO 8601.")
+    ] = None,
+    timezone: Annotated[
+        str | None, typer.Option("--timezone", help="Time zone of --from/--to dates (default UTC).")
+    ] = None,
+    service: Annotated[
+        list[str] | None, typer.Option("--service", help="Only this service (repeatable).")
+    ] = None,
+    db: Annotated[Path, typer.Option("--db", help="The evidence store.")] = Path("auditor.db"),
+    out: Annotated[Path | None, typer.Option("--out", help="Write reports here.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=32, help="Parallel requests to GitLab.")
+    ] = 4,
+    now: Annotated[str | None, typer.Option("--now", hidden=True)] = None,
+) -> None:
+    """Find and audit every promotion to staging in a window; keep the evidence."""
+
+    def run() -> int:
+        from rich.console import Console
+
+        from auditor.dates import parse_window
+        from auditor.gitlab.client import ReadOnlySession, connect
+        from auditor.gitlab.source import GitLabSource
+        from auditor.progress import PlainProgress, RichProgress
+        from auditor.report import sweep_summary
+        from auditor.store import EvidenceStore, StoreError
+        from auditor.sweep import Sweep
+
+        if fmt not in ("table", "json"):
+            raise ConfigError("--format must be table or json")
+        if out is not None:
+            raise ConfigError("--out: HTML/PDF reports are not built yet; use --format json")
+        settings = load_settings(find_config(state.config, os.environ))
+        for name in service or []:
+            if name not in settings.services:
+                known = ", ".join(sorted(settings.services))
+                raise ConfigError(f"unknown service {name!r} (configured: {known})")
+        names = list(dict.fromkeys(service or settings.services))
+        at = _parse_now(now)
+        window = parse_window(since, start, end, timezone, at)
+        try:
+            store = EvidenceStore(db)
+        except StoreError as exc:
+            raise ConfigError(str(exc)) from None
+        err = Console(stderr=True)
+        with store, store.exclusive("sweep"):
+            session = ReadOnlySession()
+            src = GitLabSource(connect(settings, session), cache=store)
+            if err.is_terminal:
+                with RichProgress(err) as progress:
+                    result = Sweep(src, session, settings, store, concurrency, progress).run(
+                        window, names, at
+                    )
+            else:
+                result = Sweep(src, session, settings, store, concurrency, PlainProgress()).run(
+                    window, names, at
+                )
+        if fmt == "json":
+            from auditor.report.json_report import render as render_json
+
+            _emit(
+                render_json(
+                    result.report, drift=result.drift_rows(), cut_offs=result.cut_off_rows()
+                ),
+                None,
+            )
+        elif sys.stdout.isatty():
+            sweep_summary.print_summary(result, Console())
+        else:
+            _emit(sweep_summary.render(result), None)
+        return exit_code(result.report.promotions)
+
+    raise typer.Exit(_guarded(run))
+
+
+@app.command()
+def history(
+    db: Annotated[Path, typer.Option("--db", help="The evidence store.")] = Path("auditor.db"),
+    service: Annotated[str | None, typer.Option("--service", help="Only this service.")] = None,
+    verdict: Annotated[str | None, typer.Option("--verdict", help="Only this verdict.")] = None,
+    rule: Annotated[
+        str | None,
+        typer.Option(
+            "--rule", help="Only promotions where this rule failed or was unknown, e.g. SH07."
+        ),
+    ] = None,
+    runs: Annotated[bool, typer.Option("--runs", help="List the runs instead.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+) -> None:
+    """List past runs and promotions from the store, without touching GitLab."""
+
+    def run() -> int:
+        from auditor.report import history as history_report
+        from auditor.store import EvidenceStore, StoreError
+
+        if fmt not in ("table", "json", "csv"):
+            raise ConfigError("--format must be table, json or csv")
+        if verdict and verdict not in {v.value for v in Verdict}:
+            raise ConfigError(f"unknown verdict {verdict!r}")
+        if rule and not re.fullmatch(r"SH\d\d", rule):
+            raise ConfigError(f"not a rule id: {rule!r} (SH01..SH14)")
+        if not db.is_file():
+            raise ConfigError(f"no evidence store at {db} (run auditor sweep first, or --db)")
+        try:
+            store = EvidenceStore(db)
+        except StoreError as exc:
+            raise ConfigError(str(exc)) from None
+        with store:
+            if runs:
+                rows = store.runs()
+                _emit(history_report.render_runs(rows, fmt), None)
+            else:
+                rows = store.promotions(
+                    service=service,
+                    verdict=verdict,
+                    rule=rule,
+                    rule_status=("fail", "unknown") if rule else None,
+                )
+                _emit(history_report.render_promotions(rows, fmt), None)
+        return 0
 
     raise typer.Exit(_guarded(run))
 

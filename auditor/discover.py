@@ -16,9 +16,11 @@ staging deployment in the window, the commits it added since the previous succes
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from auditor.collect import release_job_pattern
 from auditor.config import Service, Settings
@@ -100,22 +102,29 @@ def _deployed_at(d: Deployment) -> datetime:
 
 
 class Discoverer:
-    def __init__(self, src: GitLabSource, settings: Settings, window: Window) -> None:
+    def __init__(
+        self, src: GitLabSource, settings: Settings, window: Window, horizon: datetime
+    ) -> None:
         self.src = src
         self.settings = settings
         self.window = window
+        self.horizon = min(horizon, window.start)
 
-    def discover(self, services: Sequence[Service]) -> Discovery:
+    def discover(
+        self, services: Sequence[Service], tick: Callable[[str], None] | None = None
+    ) -> Discovery:
         found = Discovery()
         cut_offs = self._cut_offs(found)
         for service in services:
             self._service(service, found, cut_offs)
+            if tick:
+                tick(service.name)
         return found
 
     # -- orchestration --------------------------------------------------------------------
     def _cut_offs(self, found: Discovery) -> list[CutOff]:
         path = self.settings.orchestration_project
-        pipelines = self.src.pipelines(path, updated_after=self.window.start)
+        pipelines = self.src.pipelines(path, updated_after=self.horizon)
         if isinstance(pipelines, Unavailable):
             found.gaps.append(pipelines)
             return []
@@ -135,7 +144,7 @@ class Discoverer:
         """(job id, downstream pipeline id) of the service's release jobs played in the
         window (already read by `_cut_offs`'s pipeline list; bridges are read here)."""
         path = self.settings.orchestration_project
-        pipelines = self.src.pipelines(path, updated_after=self.window.start)
+        pipelines = self.src.pipelines(path, updated_after=self.horizon)
         if isinstance(pipelines, Unavailable):
             return []
         pattern = release_job_pattern(service)
@@ -153,19 +162,22 @@ class Discoverer:
     # -- one service ----------------------------------------------------------------------
     def _service(self, service: Service, found: Discovery, cut_offs: list[CutOff]) -> None:
         src, path, env = self.src, service.project, service.policy.staging_environment
-        listed = src.deployments(path, env, updated_after=self.window.start)
+        # the same reads the collector makes (from the horizon), so each is asked once
+        listed = src.deployments(path, env, updated_after=self.horizon)
         if isinstance(listed, Unavailable):
             found.gaps.append(listed)
             return
         deployments = [d for d in listed if d.created_at in self.window]
         if not deployments:
             return
-        previous = src.last_successful_deployment(path, env, deployments[0].created_at)
+        before = [d for d in listed if d.id < deployments[0].id and d.status == "success"]
+        previous: Deployment | None | Unavailable = before[-1] if before else None
+        if previous is None:
+            previous = src.last_successful_deployment(path, env, listed[0].created_at)
         if isinstance(previous, Unavailable):
             found.gaps.append(previous)
             return
-        merged = self._merged_mrs(service)
-        classified: set[str] = set()
+        seen: set[str] = set()
         carried: set[int] = set()
         base = previous
         for d in deployments:
@@ -177,15 +189,11 @@ class Discoverer:
                     )
                 )
             else:
-                added = src.compare(path, base.sha, d.sha)
-                if isinstance(added, Unavailable):
-                    found.gaps.append(added)
-                else:
-                    fresh = [c for c in added if c.id not in classified]
-                    classified.update(c.id for c in fresh)
-                    on_default = self._on_default_branch(service, base, d, fresh, cut_offs)
-                    if self._classify(service, d, fresh, on_default, merged, found):
-                        carried.add(d.id)
+                records = self._classified(service, base, d, cut_offs, found)
+                fresh = [r for r in records if r["id"] not in seen]
+                seen.update(r["id"] for r in fresh)
+                if self._apply(service, d, fresh, found):
+                    carried.add(d.id)
             if d.status == "success":
                 base = d
         for d in deployments:
@@ -197,9 +205,37 @@ class Discoverer:
             if d is None or d.id not in carried:
                 found.idle_release_jobs.append((service.name, job_id))
 
+    def _classified(
+        self,
+        service: Service,
+        base: Deployment,
+        d: Deployment,
+        cut_offs: list[CutOff],
+        found: Discovery,
+    ) -> list[dict[str, Any]]:
+        """What `d` added since `base`, each commit with its kind. Remembered in the store:
+        the commits between two SHAs never change, and neither does a merged MR, so a
+        later sweep reuses the answer (unless it had drift, which a later merge may explain).
+        """
+        after_cut_off = any(base.created_at <= c.at <= d.created_at for c in cut_offs)
+        key = json.dumps(["classified", service.project, base.sha, d.sha, after_cut_off])
+        cache = self.src.cache
+        hit = cache.cache_get(key) if cache else None
+        if hit is not None:
+            return list(hit[0])  # type: ignore[call-overload]
+        added = self.src.compare(service.project, base.sha, d.sha)
+        if isinstance(added, Unavailable):
+            found.gaps.append(added)
+            return []
+        on_default = self._on_default_branch(service, base, d) if after_cut_off else set()
+        records = [self._kind(service, c, on_default) for c in added]
+        if cache and not any(r["kind"] == "drift" for r in records):
+            cache.cache_put(key, records, None)
+        return records
+
     def _merged_mrs(self, service: Service) -> tuple[MRRef, ...]:
-        """MRs merged into the default branch recently, to trace picks without a round trip
-        per commit (commits that match none are looked up one by one)."""
+        """MRs merged into the default branch recently: a commit without trailer that bears
+        one's title is a candidate pick (the collector confirms it by patch)."""
         project = self.src.project(service.project)
         mrs = self.src.merge_requests(
             service.project,
@@ -209,31 +245,19 @@ class Discoverer:
         )
         return () if isinstance(mrs, Unavailable) else mrs
 
-    def _on_default_branch(
-        self,
-        service: Service,
-        base: Deployment,
-        d: Deployment,
-        added: list[Commit],
-        cut_offs: list[CutOff],
-    ) -> set[str]:
-        """The added commits that came from the default branch through a cut-off played
-        between the two deployments: everything up to the merge base of the deployed commit
-        and the default branch."""
-        if not any(base.created_at <= c.at <= d.created_at for c in cut_offs):
-            return set()
+    def _on_default_branch(self, service: Service, base: Deployment, d: Deployment) -> set[str]:
+        """The commits `d` added that came from the default branch through a cut-off:
+        everything up to the merge base of the deployed commit and the default branch."""
         default = self.src.project(service.project).get("default_branch") or "main"
-        point = self.src.merge_base(service.project, d.sha, default)
+        point = self.src.merge_base(service.project, d.sha, default, stable=True)
         if not isinstance(point, str):
             return set()
         upto = self.src.compare(service.project, base.sha, point)
         return set() if isinstance(upto, Unavailable) else {c.id for c in upto}
 
-    def _owner(self, service: Service, sha: str, merged: tuple[MRRef, ...]) -> MRRef | None:
-        """The merged MR (into the default branch) that a picked commit belongs to."""
-        for m in merged:
-            if sha in (m.merge_commit_sha, m.squash_commit_sha):
-                return m
+    def _owner(self, service: Service, sha: str) -> MRRef | None:
+        """The merged MR (into the default branch) that a picked commit belongs to: one
+        lookup per commit, answered from the store once known."""
         mrs = self.src.commit_merge_requests(service.project, sha)
         if isinstance(mrs, Unavailable):
             return None
@@ -242,46 +266,50 @@ class Discoverer:
             (m for m in mrs if m.state == "merged" and m.target_branch == default), None
         ) or next((m for m in mrs if m.target_branch == default), None)
 
-    def _classify(
-        self,
-        service: Service,
-        d: Deployment,
-        added: list[Commit],
-        on_default: set[str],
-        merged: tuple[MRRef, ...],
-        found: Discovery,
+    def _kind(self, service: Service, c: Commit, on_default: set[str]) -> dict[str, Any]:
+        """One added commit -> {id, title, kind, iid?, how?, reverts?}."""
+        record: dict[str, Any] = {"id": c.id, "title": c.title}
+        if c.id in on_default:
+            return {**record, "kind": "cut_off"}
+        if len(c.parent_ids) > 1:
+            return {**record, "kind": "merge"}
+        undone = reverted(c.message)
+        if undone:
+            return {**record, "kind": "revert", "reverts": undone}
+        origins = picked_from(c.message)
+        for origin in origins:
+            owner = self._owner(service, origin)
+            if owner is not None:
+                return {**record, "kind": "promotion", "iid": owner.iid, "how": "trailer"}
+        if not origins:
+            titled = next((m for m in self._merged_mrs(service) if m.title == c.title), None)
+            if titled is not None:
+                return {**record, "kind": "promotion", "iid": titled.iid, "how": "title"}
+        return {**record, "kind": "drift"}
+
+    def _apply(
+        self, service: Service, d: Deployment, records: list[dict[str, Any]], found: Discovery
     ) -> bool:
-        """Sort what deployment `d` added; True when it carried a promotion, a revert or a
-        cut-off."""
-        carried = False
+        """Record what deployment `d` added; True when it carried a promotion, a revert or
+        a cut-off."""
         at = _deployed_at(d)
-        for c in added:
-            if c.id in on_default:
+        carried = False
+        for r in records:
+            kind = r["kind"]
+            if kind == "cut_off":
                 count = found.cut_off_commits.get(service.name, 0)
                 found.cut_off_commits[service.name] = count + 1
-                carried = True
-                continue
-            if len(c.parent_ids) > 1:
-                continue
-            undone = reverted(c.message)
-            if undone:
-                found.reverts.append(RevertRef(service.project, service.name, c.id, undone, at))
-                carried = True
-                continue
-            origins = picked_from(c.message)
-            owner = next((o for o in (self._owner(service, x, merged) for x in origins) if o), None)
-            if owner is not None:
-                found.promotions.append(
-                    PromotionRef(service.name, service.project, owner.iid, at, "trailer")
+            elif kind == "revert":
+                found.reverts.append(
+                    RevertRef(service.project, service.name, r["id"], r["reverts"], at)
                 )
-                carried = True
-                continue
-            titled = next((m for m in merged if m.title == c.title), None)
-            if titled is not None and not origins:
+            elif kind == "promotion":
                 found.promotions.append(
-                    PromotionRef(service.name, service.project, titled.iid, at, "title")
+                    PromotionRef(service.name, service.project, r["iid"], at, r["how"])
                 )
-                carried = True
-                continue
-            found.drift.append(DriftCommit(service.project, service.name, c.id, c.title, at))
+            elif kind == "drift":
+                found.drift.append(
+                    DriftCommit(service.project, service.name, r["id"], r["title"], at)
+                )
+            carried = carried or kind in ("cut_off", "revert", "promotion")
         return carried

@@ -922,19 +922,27 @@ class EvidenceStore:
         service: str | None = None,
         verdict: str | None = None,
         rule: str | None = None,
-        rule_status: str | None = None,
+        rule_status: str | Iterable[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Stored promotions with their findings (a list) and `evidence_sha256` (a list).
 
         run_id None: for each service, the rows of the latest complete run that covered it,
         so a later sweep of one service does not hide the others. `rule` with
-        `rule_status`: promotions whose finding for that rule has that status; either
-        alone: any finding with that rule / that status.
+        `rule_status`: promotions whose finding for that rule has that status (or one of
+        several: `rule_status=("fail", "unknown")`); either alone: any finding with that
+        rule / that status. Every promotion carries every rule, so `rule` alone filters
+        nothing out.
         """
         if verdict is not None and verdict not in set(Verdict):
             raise ValueError(f"unknown verdict {verdict!r}; choose one of {', '.join(Verdict)}")
-        if rule_status is not None and rule_status not in set(Status):
-            raise ValueError(f"unknown status {rule_status!r}; choose one of {', '.join(Status)}")
+        statuses: list[str] = []
+        if rule_status is not None:
+            statuses = [rule_status] if isinstance(rule_status, str) else list(rule_status)
+            for status in statuses:
+                if status not in set(Status):
+                    raise ValueError(
+                        f"unknown status {status!r}; choose one of {', '.join(Status)}"
+                    )
         where: list[str] = []
         params: list[Any] = []
         with self._read() as db:
@@ -957,14 +965,14 @@ class EvidenceStore:
             if verdict is not None:
                 where.append("p.verdict = ?")
                 params.append(verdict)
-            if rule is not None or rule_status is not None:
+            if rule is not None or statuses:
                 conditions = ["f.promotion_id = p.id"]
                 if rule is not None:
                     conditions.append("f.rule = ?")
                     params.append(rule)
-                if rule_status is not None:
-                    conditions.append("f.status = ?")
-                    params.append(rule_status)
+                if statuses:
+                    conditions.append(f"f.status IN ({','.join('?' * len(statuses))})")
+                    params += statuses
                 where.append(f"EXISTS (SELECT 1 FROM findings f WHERE {' AND '.join(conditions)})")
             sql = "SELECT p.* FROM promotions p"
             if where:

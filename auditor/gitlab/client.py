@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -39,20 +41,80 @@ class RawResponse:
     body: bytes
 
 
+class RateGovernor:
+    """Paces requests so that GitLab's rate-limit budget is not spent before it resets.
+
+    GitLab reports `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (epoch
+    seconds) on every answer. Once the remaining budget falls into the reserve (a tenth of
+    the limit), each request waits its share of the time left until the reset, so parallel
+    workers slow down smoothly instead of running into 429s.
+    """
+
+    def __init__(
+        self,
+        reserve: float = 0.1,
+        max_wait: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.reserve = reserve
+        self.max_wait = max_wait
+        self._sleep = sleep
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.limit: int | None = None
+        self.remaining: int | None = None
+        self.reset_at: float | None = None
+        self.waited = 0.0
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        try:
+            limit = int(headers["RateLimit-Limit"])
+            remaining = int(headers["RateLimit-Remaining"])
+            reset_at = float(headers["RateLimit-Reset"])
+        except (KeyError, ValueError):
+            return
+        with self._lock:
+            self.limit, self.remaining, self.reset_at = limit, remaining, reset_at
+
+    def delay(self) -> float:
+        with self._lock:
+            if self.limit is None or self.remaining is None or self.reset_at is None:
+                return 0.0
+            if self.remaining > max(1, self.limit * self.reserve):
+                return 0.0
+            left = max(0.0, self.reset_at - self._clock())
+            share = left if self.remaining <= 0 else left / self.remaining
+            return min(self.max_wait, share)
+
+    def wait(self) -> None:
+        pause = self.delay()
+        if pause > 0:
+            self.waited += pause
+            self._sleep(pause)
+
+
 class ReadOnlySession(requests.Session):
     """A requests session that refuses to send anything but GET or HEAD."""
 
-    def __init__(self) -> None:
+    def __init__(self, governor: RateGovernor | None = None) -> None:
         super().__init__()
         self.responses: list[RawResponse] = []
+        self.governor = governor or RateGovernor()
         self._lock = threading.Lock()
+        self._local = threading.local()
         self.hooks["response"].append(self._record)
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         verb = method.decode() if isinstance(method, bytes) else method
         if verb.upper() not in READ_METHODS:
             raise ReadOnlyViolation(f"refused {verb.upper()} {url}: the auditor is read-only")
+        self.governor.wait()
         return super().request(method, url, *args, **kwargs)
+
+    def requests_by_thread(self) -> int:
+        """Responses received by the calling thread (per-promotion request counts)."""
+        return int(getattr(self._local, "count", 0))
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         # A second gate for anything that bypasses request() (prepared requests, adapters).
@@ -68,6 +130,8 @@ class ReadOnlySession(requests.Session):
             # 5xx that carries it; six such sleeps stall a run for minutes on one bad
             # endpoint. Without it, python-gitlab backs off exponentially from 0.1 s.
             response.headers.pop("RateLimit-Reset", None)
+        self.governor.observe(response.headers)
+        self._local.count = self.requests_by_thread() + 1
         body = response.content or b""
         raw = RawResponse(
             method=(response.request.method or "GET").upper(),

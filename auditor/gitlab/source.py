@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 import gitlab
@@ -161,22 +161,23 @@ class GitLabSource:
     # -- projects and MRs -----------------------------------------------------------------
     def project(self, path: str) -> dict[str, Any]:
         """The project's attributes; raises GitLabUnusable when it cannot be read."""
-        key = ("project", path)
-        if key not in self._memo:
-            try:
-                self._memo[key] = self.gl.projects.get(path).attributes
-            except GitlabAuthenticationError:
-                raise GitLabUnusable(TOKEN_REJECTED) from None
-            except GitlabError as exc:
-                raise GitLabUnusable(
-                    f"project {path} cannot be read: {_reason(exc)}; "
-                    "check the path and that the token's user can see it"
-                ) from None
-            except requests.RequestException as exc:
-                raise GitLabUnusable(
-                    f"GitLab at {self.gl.url} is unreachable ({_reason(exc)})"
-                ) from None
-        return self._memo[key]
+        found = self._once(
+            ("project", path),
+            f"project {path}",
+            lambda: self.gl.projects.get(path).attributes,
+            dict,
+            # path, id, default branch and web URL: kept, the sync's MR list re-checks access
+            "project",
+            reuse=path in self.changed_mrs,
+        )
+        if isinstance(found, Unavailable):
+            if found.reason == "connection failed" or found.reason == "timed out":
+                raise GitLabUnusable(f"GitLab at {self.gl.url} is unreachable ({found.reason})")
+            raise GitLabUnusable(
+                f"project {path} cannot be read: {found.reason}; "
+                "check the path and that the token's user can see it"
+            )
+        return found
 
     def mr_unchanged(self, path: str, iid: int) -> bool:
         """Whether GitLab said this MR did not change since the last sync."""
@@ -407,16 +408,19 @@ class GitLabSource:
             IMMUTABLE,
         )
 
-    def merge_base(self, path: str, a: str, b: str) -> str | None | Unavailable:
-        """The merge base of two commits or refs (a branch name is a ref that moves, so
-        only SHA pairs are kept across runs)."""
-        shas = all(len(x) == 40 for x in (a, b))
+    def merge_base(
+        self, path: str, a: str, b: str, stable: bool = False
+    ) -> str | None | Unavailable:
+        """The merge base of two commits or refs. Kept across runs for two SHAs, or with
+        `stable` for a commit and a branch that only moves forward (the default branch: the
+        point where a commit's history joins it stays where it is)."""
+        durable = stable or all(len(x) == 40 for x in (a, b))
         return self._once(
             ("merge_base", path, a, b),
             f"merge base of {a[:8]} and {b[:8]}",
             lambda: self._project(path).repository_merge_base([a, b]).get("id"),
             lambda sha: sha,
-            IMMUTABLE if shas else NOT_DURABLE,
+            IMMUTABLE if durable else NOT_DURABLE,
         )
 
     # -- CI -------------------------------------------------------------------------------
@@ -543,6 +547,8 @@ class GitLabSource:
     def last_successful_deployment(
         self, path: str, environment: str, before: datetime
     ) -> Deployment | None | Unavailable:
+        # a day after `before`, no deployment can still finish before it: the answer stands
+        settled = datetime.now(UTC) - before > timedelta(days=1)
         return self._once(
             ("last_deployment", path, environment, gitlab_time(before)),
             f"last deployment to {environment} before {gitlab_time(before)}",
@@ -558,6 +564,7 @@ class GitLabSource:
                 )
             ),
             lambda items: self._deployment(items[0]) if items else None,
+            IMMUTABLE if settled else NOT_DURABLE,
         )
 
     # -- what changed since the last sync -------------------------------------------------

@@ -133,14 +133,15 @@ def feature_mr(
     return mr
 
 
-def idle_pipeline(org: Org, at: datetime, by: User) -> SimPipeline:
+def idle_pipeline(org: Org, at: datetime, by: User, sha: str | None = None) -> SimPipeline:
     """An orchestration pipeline somebody created and left: every job still `manual`.
 
     Jobs are made directly rather than with `World.add_job`, which re-derives the pipeline
-    status from every job of the world on each call; benchmark worlds create thousands.
+    status from every job of the world on each call; benchmark worlds create thousands
+    (and pass `sha`, the orchestration project's main, to spare a git call each).
     """
     world = org.world
-    pipeline = org.orch.pipeline("main", by, at, source="web")
+    pipeline = org.orch.pipeline("main", by, at, source="web", sha=sha)
     for n, name in enumerate(org.projects, start=1):
         _quick_job(world, pipeline, f"{n:02d} release {name}", "release", "manual", bridge=True)
     _quick_job(world, pipeline, "cut-off", "cut-off", "manual")
@@ -632,8 +633,10 @@ def build_plan(plan: Plan) -> World:
     devs = [org.dev] + [world.user(u) for u in ("tomas.dev", "lena.dev", "ana.dev")]
     releasers = [org.rm, world.user("olga.oncall", "Olga On-Call")]
     expect = new_expect(*plan.window)
-    heads = {path: p.head("main") for path, p in {p.path: p for p in org.projects.values()}.items()}
     projects = {p.path: p for p in org.projects.values()}
+    # main's head per project, kept here rather than asked of git for every CI pipeline
+    heads = {path: p.head("main") for path, p in projects.items()}
+    orch_head = org.orch.head("main")
     in_window = _within(plan.window)
 
     events: list[tuple[datetime, Any]] = [(c, "cut_off") for c in plan.cut_offs]
@@ -644,11 +647,11 @@ def build_plan(plan: Plan) -> World:
             if in_window(at):
                 expect["cut_offs"].append(cut_off_record(flow))
         elif isinstance(item, Slot):
-            _build_slot(org, plan, item, rng.choice(releasers), expect)
-            for p in {org.projects[s].path for s in item.services}:
-                heads[p] = projects[p].head("main")
+            merged = _build_slot(org, plan, item, rng.choice(releasers), expect)
+            if merged:
+                heads[org.projects[item.services[0]].path] = merged
         elif item.what == "idle":
-            idle_pipeline(org, at, rng.choice(devs + releasers))
+            idle_pipeline(org, at, rng.choice(devs + releasers), sha=orch_head)
         elif item.what == "ci":
             ci_pipeline(
                 projects[item.project],
@@ -670,7 +673,8 @@ def build_plan(plan: Plan) -> World:
                 merge=item.what == "feature",
             )
             assert mr.iid == item.iid, (item, mr.iid)
-            heads[item.project] = project.head("main")
+            if mr.merge_commit_sha:
+                heads[item.project] = mr.merge_commit_sha
     world.expect = expect  # type: ignore[attr-defined]
     world.plan = plan  # type: ignore[attr-defined]
     world.services_config = plan.services_config()  # type: ignore[attr-defined]
@@ -681,8 +685,9 @@ def _within(window: tuple[datetime, datetime]):  # noqa: ANN202 - a predicate
     return lambda at: window[0] <= at <= window[1]
 
 
-def _build_slot(org: Org, plan: Plan, slot: Slot, by: User, expect: Expect) -> None:
-    """One release, told the way the slot's kinds say (times: see SLOT_TIMES)."""
+def _build_slot(org: Org, plan: Plan, slot: Slot, by: User, expect: Expect) -> str | None:
+    """One release, told the way the slot's kinds say (times: see SLOT_TIMES). Answers
+    main's new head when hotfixes were merged."""
     t = slot.at
     first = slot.services[0]
     project = org.projects[first]
@@ -756,6 +761,8 @@ def _build_slot(org: Org, plan: Plan, slot: Slot, by: User, expect: Expect) -> N
                     "verdict": rules["verdict"],
                 }
             )
+    # flows.hotfix merges with a merge commit (also for "squash"): that is main's head now.
+    return mrs[-1][1].merge_commit_sha if mrs else None
 
 
 def td(minutes: float) -> timedelta:

@@ -1,0 +1,304 @@
+"""The `sweep` use case: discover a window's promotions, collect and evaluate each, and
+keep everything in the evidence store as it goes.
+
+Promotions are collected in parallel by a bounded pool sharing one source (so a question
+asked by two workers still goes to GitLab once). Each finished promotion is written to the
+store in its own transaction, and every GitLab answer the source caches is committed as it
+arrives, so a sweep killed part-way leaves a consistent store and the rerun continues the
+same run without asking GitLab again for what it already has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from auditor import __version__
+from auditor.collect import Collector
+from auditor.config import Service, Settings
+from auditor.derive import Clock
+from auditor.discover import Discoverer, Discovery, Window
+from auditor.evaluate import evaluate
+from auditor.findings import PromotionResult, Report, Verdict
+from auditor.gitlab.client import ReadOnlySession
+from auditor.gitlab.source import GitLabSource, GitLabUnusable
+from auditor.rulebook import load_rulebook
+
+# Picks reach staging soon after they are made; reading a fortnight before the window
+# covers a pick made the week before and deployed in it.
+HORIZON = timedelta(days=14)
+# GitLab's and our clocks may disagree; ask for changes from a little before the cursor.
+CLOCK_SKEW = timedelta(minutes=10)
+DEFAULT_CONCURRENCY = 4
+
+
+class Progress(Protocol):
+    def phase(self, name: str, total: int) -> None: ...
+
+    def advance(self, name: str, note: str = "") -> None: ...
+
+
+class NoProgress:
+    def phase(self, name: str, total: int) -> None:
+        pass
+
+    def advance(self, name: str, note: str = "") -> None:
+        pass
+
+
+@dataclass
+class ServiceSummary:
+    service: str
+    promotions: int = 0
+    verdicts: Counter[str] = field(default_factory=Counter)
+    drift: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class SweepResult:
+    report: Report
+    discovery: Discovery
+    summaries: dict[str, ServiceSummary]
+    requests: int
+    cache_hits: int
+    seconds: float
+    run_id: int | None = None
+    failures: list[str] = field(default_factory=list)  # promotions that could not be read
+
+    def drift_rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "project": d.project,
+                "service": d.service,
+                "sha": d.sha,
+                "title": d.title,
+                "deployed_at": d.deployed_at,
+            }
+            for d in self.discovery.drift
+        ]
+
+    def cut_off_rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "project": c.project,
+                "pipeline_id": c.pipeline_id,
+                "job_id": c.job_id,
+                "at": c.at,
+                "by": c.by,
+            }
+            for c in self.discovery.cut_offs
+        ]
+
+
+def config_sha256(settings: Settings) -> str:
+    """A fingerprint of what the audit depends on (never the token)."""
+    text = repr(
+        (
+            settings.url,
+            settings.orchestration_project,
+            sorted((n, repr(s)) for n, s in settings.services.items()),
+        )
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Sweep:
+    def __init__(
+        self,
+        src: GitLabSource,
+        session: ReadOnlySession,
+        settings: Settings,
+        store: Any | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        progress: Progress | None = None,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.src = src
+        self.session = session
+        self.settings = settings
+        self.store = store
+        self.concurrency = max(1, concurrency)
+        self.progress = progress or NoProgress()
+        self.wall_clock = wall_clock
+        self._flushed = 0
+        self._flush_lock = threading.Lock()
+
+    # -- sync cursors ---------------------------------------------------------------------
+    def _note_changes(self, projects: Sequence[str]) -> None:
+        """Tell the source which MRs changed since the last complete sweep, per project."""
+        if self.store is None:
+            return
+        for path in projects:
+            cursor = self.store.cursor_get(f"mrs:{path}")
+            if cursor:
+                since = datetime.fromisoformat(cursor) - CLOCK_SKEW
+                self.src.note_changed_mrs(path, since)
+
+    def _advance_cursors(self, projects: Sequence[str], started: datetime) -> None:
+        if self.store is not None:
+            for path in projects:
+                self.store.cursor_set(f"mrs:{path}", started.isoformat())
+
+    def _flush_responses(self) -> None:
+        if self.store is None:
+            return
+        with self._flush_lock:
+            fresh = self.session.responses[self._flushed :]
+            self._flushed += len(fresh)
+        if fresh:
+            self.store.put_responses(fresh)
+
+    # -- the sweep ------------------------------------------------------------------------
+    def run(self, window: Window, services: Sequence[str], now: datetime) -> SweepResult:
+        """Run the sweep; a run that raises or is interrupted is closed as such in the store
+        (what it already recorded stays, and the next run with the same window resumes it)."""
+        started_wall = self.wall_clock()
+        t0 = time.monotonic()
+        chosen = [self.settings.services[n] for n in services]
+        projects = sorted({s.project for s in chosen})
+        run_id = None
+        if self.store is not None:
+            run_id = self.store.begin_run(
+                window_from=window.start,
+                window_to=window.end,
+                services=list(services),
+                config_sha256=config_sha256(self.settings),
+                rulebook_sha256=load_rulebook().sha256,
+                tool_version=__version__,
+                gitlab_url=self.settings.url,
+            )
+        try:
+            return self._run(window, chosen, projects, now, run_id, started_wall, t0)
+        except BaseException as exc:
+            if self.store is not None and run_id is not None:
+                self._flush_responses()
+                status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                self.store.finish_run(
+                    run_id,
+                    status=status,
+                    requests=self.session.request_count,
+                    coverage={"error": str(exc)[:300]},
+                    summary={},
+                )
+            raise
+
+    def _run(
+        self,
+        window: Window,
+        chosen: list[Service],
+        projects: list[str],
+        now: datetime,
+        run_id: int | None,
+        started_wall: datetime,
+        t0: float,
+    ) -> SweepResult:
+        summaries = {s.name: ServiceSummary(s.name) for s in chosen}
+        self._note_changes(projects)
+        for path in projects:
+            self.src.project(path)  # fails fast (exit 4) on a missing project or bad token
+
+        self.progress.phase("discover", len(chosen))
+        horizon = window.start - HORIZON
+        discoverer = Discoverer(self.src, self.settings, window, horizon)
+        discovery = discoverer.discover(chosen, self._tick)
+        for d in discovery.drift:
+            summaries[d.service].drift += 1
+        self._flush_responses()
+
+        targets = discovery.targets()
+        collector = Collector(self.src, self.settings, horizon=horizon)
+        clock = Clock(now)
+        results: dict[tuple[str, str, int], PromotionResult] = {}
+        failures: list[str] = []
+        self.progress.phase("collect", len(targets))
+
+        def audit(target: tuple[str, str, int]) -> tuple[PromotionResult, float, int]:
+            service, project, iid = target
+            before = self.session.requests_by_thread()
+            start = time.monotonic()
+            mr = self.src.merge_request(project, iid)
+            result = evaluate(collector.collect(self.settings.services[service], mr), clock)
+            return result, time.monotonic() - start, self.session.requests_by_thread() - before
+
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="collect") as pool:
+            futures = {pool.submit(audit, t): t for t in targets}
+            for future in as_completed(futures):
+                service, project, iid = futures[future]
+                try:
+                    result, seconds, requests = future.result()
+                except GitLabUnusable as exc:
+                    failures.append(f"{project}!{iid} ({service}): {exc}")
+                    self.progress.advance("collect", f"{project}!{iid}: unreadable")
+                    continue
+                results[futures[future]] = result
+                summary = summaries[service]
+                summary.promotions += 1
+                summary.verdicts[result.verdict.value] += 1
+                summary.seconds += seconds
+                summary.requests += requests
+                if self.store is not None:
+                    self.store.record_promotion(run_id, result)
+                self._flush_responses()
+                self.progress.advance("collect", f"{project}!{iid} {result.verdict.value}")
+
+        ordered = tuple(results[t] for t in targets if t in results)
+        report = Report(self.settings.url, now, __version__, ordered)
+        seconds = time.monotonic() - t0
+        outcome = SweepResult(
+            report,
+            discovery,
+            summaries,
+            self.session.request_count,
+            self.src.cache_hits,
+            seconds,
+            run_id,
+            failures,
+        )
+        if self.store is not None:
+            self.store.record_drift(run_id, outcome.drift_rows())
+            self.store.record_cut_offs(run_id, outcome.cut_off_rows())
+            self._flush_responses()
+            complete = not failures and not discovery.gaps
+            self.store.finish_run(
+                run_id,
+                status="complete",
+                requests=outcome.requests,
+                coverage=coverage(outcome),
+                summary={
+                    name: {"promotions": s.promotions, **s.verdicts, "drift": s.drift}
+                    for name, s in summaries.items()
+                },
+            )
+            if complete:
+                self._advance_cursors(projects, started_wall)
+        return outcome
+
+    def _tick(self, service: str) -> None:
+        self.progress.advance("discover", service)
+
+
+def coverage(result: SweepResult) -> dict[str, Any]:
+    """What the run could not establish: every gap is named, none is silently dropped."""
+    unknown_rules = Counter(
+        f.rule for p in result.report.promotions for f in p.findings if f.status == "unknown"
+    )
+    return {
+        "promotions": len(result.report.promotions),
+        "unreadable_promotions": result.failures,
+        "discovery_gaps": [str(g) for g in result.discovery.gaps],
+        "unknown_findings_by_rule": dict(sorted(unknown_rules.items())),
+        "incomplete": sum(
+            1
+            for p in result.report.promotions
+            if p.verdict in (Verdict.INCOMPLETE, Verdict.IN_PROGRESS)
+        ),
+    }
