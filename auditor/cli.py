@@ -57,12 +57,15 @@ def _guarded(fn: Callable[[], T]) -> T:
     """Map every expected failure to its one-line message and exit code."""
     from auditor.gitlab.client import ReadOnlyViolation
     from auditor.gitlab.source import GitLabUnusable
+    from auditor.store import StoreError
 
     try:
         return fn()
     except typer.Exit:
         raise
     except ConfigError as exc:
+        raise _fail(str(exc), 2) from None
+    except StoreError as exc:
         raise _fail(str(exc), 2) from None
     except GitLabUnusable as exc:
         raise _fail(str(exc), 4) from None
@@ -224,7 +227,7 @@ def sweep(
         from auditor.gitlab.source import GitLabSource
         from auditor.progress import PlainProgress, RichProgress
         from auditor.report import sweep_summary
-        from auditor.store import EvidenceStore, StoreError
+        from auditor.store import EvidenceStore
         from auditor.sweep import Sweep
 
         if fmt not in ("table", "json"):
@@ -239,10 +242,7 @@ def sweep(
         names = list(dict.fromkeys(service or settings.services))
         at = _parse_now(now)
         window = parse_window(since, start, end, timezone, at)
-        try:
-            store = EvidenceStore(db)
-        except StoreError as exc:
-            raise ConfigError(str(exc)) from None
+        store = EvidenceStore(db)
         err = Console(stderr=True)
         with store, store.exclusive("sweep"):
             session = ReadOnlySession()
@@ -292,7 +292,7 @@ def history(
 
     def run() -> int:
         from auditor.report import history as history_report
-        from auditor.store import EvidenceStore, StoreError
+        from auditor.store import EvidenceStore
 
         if fmt not in ("table", "json", "csv"):
             raise ConfigError("--format must be table, json or csv")
@@ -302,10 +302,7 @@ def history(
             raise ConfigError(f"not a rule id: {rule!r} (SH01..SH14)")
         if not db.is_file():
             raise ConfigError(f"no evidence store at {db} (run auditor sweep first, or --db)")
-        try:
-            store = EvidenceStore(db)
-        except StoreError as exc:
-            raise ConfigError(str(exc)) from None
+        store = EvidenceStore(db)
         with store:
             if runs:
                 rows = store.runs()

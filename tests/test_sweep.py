@@ -1,0 +1,276 @@
+"""`auditor sweep` and `auditor history` against simulated worlds over real HTTP: what it
+finds, what it keeps, how little it asks the second time, and how it survives a kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from auditor.report.json_report import load_schema
+from auditor.store import EvidenceStore
+from tests.conftest import Served, serve
+
+WEEK = ("--from", "2026-11-16", "--to", "2026-11-22")
+
+
+def sweep(served: Served, db: Path, *extra: str) -> tuple[int, dict]:
+    result = served.run(
+        "sweep",
+        *WEEK,
+        "--db",
+        str(db),
+        "--format",
+        "json",
+        "--now",
+        served.world.now.isoformat(),
+        *extra,
+    )
+    assert result.stdout.strip(), result.output
+    doc = json.loads(result.stdout)
+    jsonschema.validate(doc, load_schema())
+    return result.exit_code, doc
+
+
+def verdicts(doc: dict) -> dict[tuple[str, int, str], str]:
+    return {
+        (p["mr"]["project"], p["mr"]["iid"], p["service"]): p["verdict"] for p in doc["promotions"]
+    }
+
+
+def statuses(doc: dict) -> dict[tuple[str, int, str], list[tuple[str, str, str]]]:
+    return {
+        (p["mr"]["project"], p["mr"]["iid"], p["service"]): [
+            (f["rule"], f["status"], f["summary"]) for f in p["findings"]
+        ]
+        for p in doc["promotions"]
+    }
+
+
+@pytest.fixture(scope="module")
+def long_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    yield from serve("long_history", tmp_path_factory.mktemp("long"))
+
+
+def test_sweep_finds_promotions_reverts_and_cut_offs(tmp_path: Path) -> None:
+    for served in serve("failed_reverted_corrected", tmp_path):
+        code, doc = sweep(served, tmp_path / "a.db")
+        assert verdicts(doc) == {
+            ("evenergi/vemo-core", 1, "vemo-core"): "compliant",
+            ("evenergi/vemo-core", 2, "vemo-core"): "compliant",
+        }
+        assert code == 0
+        assert doc["drift"] == []
+        assert [(c["project"], c["by"]) for c in doc["cut_offs"]] == [
+            ("evenergi/develop", "maria.release")
+        ]
+        # the same verdicts and statuses as auditing each MR on its own
+        for target in ("evenergi/vemo-core!1", "evenergi/vemo-core!2"):
+            _, single = served.check_json(target)
+            key = next(iter(statuses(single)))
+            assert statuses(single)[key] == statuses(doc)[key]
+
+
+def test_sweep_reports_drift(tmp_path: Path) -> None:
+    for served in serve("extra_commit_on_release", tmp_path):
+        code, doc = sweep(served, tmp_path / "a.db")
+        assert [d["title"] for d in doc["drift"]] == ["Tweak retry limits"]
+        assert doc["drift"][0]["service"] == "vemo-core"
+        assert verdicts(doc) == {("evenergi/vemo-core", 1, "vemo-core"): "non_compliant"}
+        assert code == 1
+        text = served.run(
+            "sweep", *WEEK, "--db", str(tmp_path / "a.db"), "--now", served.world.now.isoformat()
+        )
+        assert "Drift" in text.stdout and "Tweak retry limits" in text.stdout
+        assert "SH04 release-scope-clean fail" in text.stdout
+
+
+def test_second_sweep_of_an_unchanged_window_asks_little(
+    long_world: Served, tmp_path: Path
+) -> None:
+    db = tmp_path / "a.db"
+    long_world.server.reset_counts()
+    _, first = sweep(long_world, db)
+    first_requests = len(long_world.server.requests)
+    long_world.server.reset_counts()
+    _, second = sweep(long_world, db)
+    second_requests = len(long_world.server.requests)
+    assert len(first["promotions"]) > 100
+    assert statuses(second) == statuses(first)
+    assert second_requests < 0.10 * first_requests, (first_requests, second_requests)
+
+
+def test_store_keeps_the_evidence_and_history_reads_it(long_world: Served, tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    code, doc = sweep(long_world, db)
+    assert oct(db.stat().st_mode & 0o777) == "0o600"
+    with EvidenceStore(db) as store:
+        assert store.integrity_ok()
+        assert store.response_count() > 100
+        (run,) = store.runs()
+        assert run["status"] == "complete"
+        stored = store.report(run["id"])
+        assert {
+            (p.mr.project, p.mr.iid, p.service): p.verdict.value for p in stored.promotions
+        } == verdicts(doc)
+    token = long_world.world.token
+    raw = db.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("a.db-*"))
+    assert token.encode() not in raw
+    # history, without GitLab: no config, no token
+    listed = long_world.run("history", "--db", str(db), "--format", "json")
+    assert listed.exit_code == 0
+    assert len(json.loads(listed.stdout)) == len(doc["promotions"])
+    compliant = long_world.run(
+        "history", "--db", str(db), "--verdict", "compliant", "--format", "csv"
+    )
+    lines = compliant.stdout.strip().splitlines()
+    assert lines[0].startswith("run_id,project,iid,service,verdict")
+    assert len(lines) - 1 == sum(1 for v in verdicts(doc).values() if v == "compliant")
+    sh02 = long_world.run("history", "--db", str(db), "--rule", "SH02", "--format", "json")
+    rows = json.loads(sh02.stdout)
+    assert rows and all(
+        any(f["rule"] == "SH02" and f["status"] in ("fail", "unknown") for f in r["findings"])
+        for r in rows
+    )
+    runs = long_world.run("history", "--db", str(db), "--runs")
+    assert "complete" in runs.stdout
+
+
+def test_a_killed_sweep_resumes_to_the_same_result(long_world: Served, tmp_path: Path) -> None:
+    reference_db, db = tmp_path / "reference.db", tmp_path / "killed.db"
+    _, reference = sweep(long_world, reference_db)
+    long_world.server.faults.latency = 0.02
+    cmd = [
+        sys.executable,
+        "-m",
+        "auditor",
+        "--config",
+        str(long_world.config),
+        "sweep",
+        *WEEK,
+        "--db",
+        str(db),
+        "--format",
+        "json",
+        "--concurrency",
+        "2",
+        "--now",
+        long_world.world.now.isoformat(),
+    ]
+    env = {**os.environ, "GITLAB_TOKEN": long_world.world.token}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and _promotions_recorded(db) < 10:
+            time.sleep(0.1)
+        assert proc.poll() is None, "the sweep finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        long_world.server.faults.latency = 0.0
+        if proc.poll() is None:
+            proc.kill()
+    with EvidenceStore(db) as store:
+        assert store.integrity_ok()
+        (killed_run,) = store.runs()
+        assert killed_run["status"] == "running"
+    long_world.server.reset_counts()
+    code, resumed = sweep(long_world, db)
+    assert statuses(resumed) == statuses(reference)
+    with EvidenceStore(db) as store:
+        assert store.integrity_ok()
+        runs = store.runs()
+        assert [r["id"] for r in runs] == [killed_run["id"]]  # continued, not duplicated
+        assert runs[0]["status"] == "complete"
+        rows = store.promotions(run_id=killed_run["id"])
+        keys = Counter((r["project"], r["iid"], r["service"]) for r in rows)
+        assert len(keys) == len(reference["promotions"]) and max(keys.values()) == 1
+
+
+def _promotions_recorded(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            return int(conn.execute("SELECT count(*) FROM promotions").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def test_rate_limits_and_errors_change_nothing_and_gaps_stay_unknown(tmp_path: Path) -> None:
+    for served in serve("failed_reverted_corrected", tmp_path):
+        _, clean = sweep(served, tmp_path / "clean.db")
+        served.server.faults.rate_limit_every = 9
+        served.server.faults.error_every = 7
+        served.server.reset_counts()
+        _, faulty = sweep(served, tmp_path / "faulty.db")
+        assert {r.status for r in served.server.requests} >= {429, 502}
+        assert statuses(faulty) == statuses(clean)
+        served.server.faults.rate_limit_every = served.server.faults.error_every = 0
+        served.world.projects["evenergi/vemo-core"].forbidden.add("approvals")
+        code, gaps = sweep(served, tmp_path / "gaps.db")
+        for p in gaps["promotions"]:
+            sh02 = p["findings"][1]
+            assert (sh02["rule"], sh02["status"]) == ("SH02", "unknown")
+            assert p["verdict"] == "incomplete"
+        assert code == 3
+        with EvidenceStore(tmp_path / "gaps.db") as store:
+            coverage = store.runs()[0]["coverage"]
+        assert coverage["unknown_findings_by_rule"] == {"SH02": 2}
+
+
+def test_two_sweeps_on_one_store_the_second_fails_clearly(tmp_path: Path) -> None:
+    for served in serve("by_the_book", tmp_path):
+        db = tmp_path / "a.db"
+        with EvidenceStore(db) as store, store.exclusive("sweep"):
+            result = served.run("sweep", *WEEK, "--db", str(db))
+        assert result.exit_code == 2
+        assert "another auditor sweep is using" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+        with EvidenceStore(db) as store:
+            assert store.integrity_ok() and store.runs() == []
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--since", "7d", "--from", "2026-11-16"), "either --since"),
+        (("--from", "2026-11-16"), "go together"),
+        (("--from", "2026-11-22", "--to", "2026-11-16"), "empty"),
+        (("--from", "16/11/2026", "--to", "2026-11-22"), "not a date"),
+        (("--since", "soon"), "not a duration"),
+        (("--timezone", "Mars/Olympus", "--since", "7d"), "time zone"),
+        (
+            (
+                "--service",
+                "nope",
+            ),
+            "unknown service",
+        ),
+    ],
+)
+def test_bad_sweep_input(
+    by_the_book: Served, tmp_path: Path, args: tuple[str, ...], words: str
+) -> None:
+    result = by_the_book.run("sweep", *args, "--db", str(tmp_path / "a.db"))
+    assert result.exit_code == 2, result.output
+    assert words in result.stderr and "Traceback" not in result.output
+
+
+def test_history_without_a_store_is_a_clear_error(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from auditor.cli import app
+
+    result = CliRunner().invoke(app, ["history", "--db", str(tmp_path / "none.db")])
+    assert result.exit_code == 2 and "no evidence store" in result.stderr
