@@ -274,3 +274,21 @@ def test_history_without_a_store_is_a_clear_error(tmp_path: Path) -> None:
 
     result = CliRunner().invoke(app, ["history", "--db", str(tmp_path / "none.db")])
     assert result.exit_code == 2 and "no evidence store" in result.stderr
+
+
+def test_the_readmes_retention_recipe_works_on_a_real_store(tmp_path: Path) -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    sql = re.search(r'sqlite3 auditor\.db "(.*?)"', readme, re.DOTALL)
+    assert sql, "README lost its retention recipe"
+    for served in serve("by_the_book", tmp_path):
+        db = tmp_path / "a.db"
+        sweep(served, db)
+        with sqlite3.connect(db) as conn:
+            conn.executescript(sql.group(1).replace("2025-09-01", "2100-01-01"))
+        with EvidenceStore(db) as store:
+            assert store.integrity_ok()
+            assert store.runs() == [] and store.response_count() == 0
+        _, again = sweep(served, db)  # and the store still works afterwards
+        assert again["promotions"]
