@@ -26,6 +26,7 @@ from auditor.config import Service, Settings
 from auditor.derive import Clock
 from auditor.discover import Discoverer, Discovery, Window
 from auditor.evaluate import evaluate
+from auditor.evidence import PromotionEvidence
 from auditor.findings import PromotionResult, Report, Verdict
 from auditor.gitlab.client import ReadOnlySession
 from auditor.gitlab.source import GitLabSource, GitLabUnusable
@@ -221,24 +222,28 @@ class Sweep:
         failures: list[str] = []
         self.progress.phase("collect", len(targets))
 
-        def audit(target: tuple[str, str, int]) -> tuple[PromotionResult, float, int]:
+        def gather(target: tuple[str, str, int]) -> tuple[PromotionEvidence, float, int]:
             service, project, iid = target
             before = self.session.requests_by_thread()
             start = time.monotonic()
             mr = self.src.merge_request(project, iid)
-            result = evaluate(collector.collect(self.settings.services[service], mr), clock)
-            return result, time.monotonic() - start, self.session.requests_by_thread() - before
+            evidence = collector.collect(self.settings.services[service], mr)
+            return evidence, time.monotonic() - start, self.session.requests_by_thread() - before
 
+        self.progress.phase("evaluate", len(targets))
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="collect") as pool:
-            futures = {pool.submit(audit, t): t for t in targets}
+            futures = {pool.submit(gather, t): t for t in targets}
             for future in as_completed(futures):
                 service, project, iid = futures[future]
                 try:
-                    result, seconds, requests = future.result()
+                    evidence, seconds, requests = future.result()
                 except GitLabUnusable as exc:
                     failures.append(f"{project}!{iid} ({service}): {exc}")
                     self.progress.advance("collect", f"{project}!{iid}: unreadable")
                     continue
+                self.progress.advance("collect", f"{project}!{iid}")
+                # evaluation is pure and quick: done here, in order of arrival
+                result = evaluate(evidence, clock)
                 results[futures[future]] = result
                 summary = summaries[service]
                 summary.promotions += 1
@@ -248,7 +253,7 @@ class Sweep:
                 if self.store is not None:
                     self.store.record_promotion(run_id, result)
                 self._flush_responses()
-                self.progress.advance("collect", f"{project}!{iid} {result.verdict.value}")
+                self.progress.advance("evaluate", f"{project}!{iid} {result.verdict.value}")
 
         ordered = tuple(results[t] for t in targets if t in results)
         report = Report(self.settings.url, now, __version__, ordered)
