@@ -292,3 +292,37 @@ def test_the_readmes_retention_recipe_works_on_a_real_store(tmp_path: Path) -> N
             assert store.runs() == [] and store.response_count() == 0
         _, again = sweep(served, db)  # and the store still works afterwards
         assert again["promotions"]
+
+
+def test_progress_on_a_terminal_and_in_ci(tmp_path: Path) -> None:
+    """A rich bar per phase on a terminal; plain lines without one."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from auditor.config import load_settings
+    from auditor.dates import parse_window
+    from auditor.gitlab.client import ReadOnlySession, connect
+    from auditor.gitlab.source import GitLabSource
+    from auditor.progress import PlainProgress, RichProgress
+    from auditor.sweep import Sweep
+
+    for served in serve("by_the_book", tmp_path):
+        settings = load_settings(served.config, {"GITLAB_TOKEN": served.world.token})
+        window = parse_window(None, "2026-11-16", "2026-11-22", None, served.world.now)
+        screen = StringIO()
+        with RichProgress(Console(file=screen, force_terminal=True, width=100)) as bar:
+            session = ReadOnlySession()
+            Sweep(GitLabSource(connect(settings, session)), session, settings, progress=bar).run(
+                window, list(settings.services), served.world.now
+            )
+        assert all(phase in screen.getvalue() for phase in ("discover", "collect", "evaluate"))
+        lines = StringIO()
+        session = ReadOnlySession()
+        Sweep(
+            GitLabSource(connect(settings, session)),
+            session,
+            settings,
+            progress=PlainProgress(lines),
+        ).run(window, list(settings.services), served.world.now)
+        assert "auditor: evaluate 1/1 evenergi/vemo-core!1 compliant" in lines.getvalue()
