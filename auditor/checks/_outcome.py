@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from auditor.derive import Clock
+from auditor.derive import Clock, first_pick
 from auditor.evidence import (
     CherryPick,
     Commit,
@@ -55,6 +55,17 @@ def missing(ev: PromotionEvidence, clock: Clock, what: str, *evidence: EvidenceL
         grace = ev.service.policy.grace_period
         return unknown(f"not yet: {what} (inside the {_human(grace)} grace period)", *evidence)
     return failed(what, *evidence)
+
+
+def cannot_judge(ev: PromotionEvidence, *facts: object) -> Outcome | None:
+    """Why a rule about the release flow has nothing to judge: no pick of the MR was
+    established, or one of the evidence fields it reads (`facts`) could not be read."""
+    if first_pick(ev) is None:
+        return no_pick(ev)
+    for fact in facts:
+        if isinstance(fact, Unavailable):
+            return unavailable(fact)
+    return None
 
 
 def no_pick(ev: PromotionEvidence) -> Outcome:

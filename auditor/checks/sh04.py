@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from auditor.checks._outcome import (
     Outcome,
+    cannot_judge,
     commit_link,
     deployment_link,
     failed,
-    no_pick,
     passed,
     unavailable,
     unknown,
 )
-from auditor.derive import Clock, first_pick, staging_deployment
+from auditor.derive import Clock, staging_deployment
 from auditor.evidence import PromotionEvidence, ScopeCommit, Unavailable
 from auditor.lineage import sha_in
 
@@ -34,10 +34,8 @@ def _origin(sc: ScopeCommit, pick_ids: set[str]) -> str:
 
 
 def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
-    if first_pick(ev) is None:
-        return no_pick(ev)
-    if isinstance(ev.deployments, Unavailable):
-        return unavailable(ev.deployments)
+    if (stop := cannot_judge(ev, ev.deployments)) is not None:
+        return stop
     d = staging_deployment(ev)
     if d is None:
         return unknown("no staging deployment of the hotfix to compare with the one before it")

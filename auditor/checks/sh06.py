@@ -4,26 +4,23 @@ from __future__ import annotations
 
 from auditor.checks._outcome import (
     Outcome,
+    cannot_judge,
     failed,
     job_link,
     missing,
-    no_pick,
     passed,
     pipeline_link,
-    unavailable,
     unknown,
 )
-from auditor.derive import IN_PROGRESS, Clock, first_pick, played_release_jobs, runs_after_pick
-from auditor.evidence import PromotionEvidence, Unavailable
+from auditor.derive import IN_PROGRESS, Clock, played_release_jobs, runs_after_pick
+from auditor.evidence import PromotionEvidence
 
 RULE_ID = "SH06"
 
 
 def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
-    if first_pick(ev) is None:
-        return no_pick(ev)
-    if isinstance(ev.orchestration_runs, Unavailable):
-        return unavailable(ev.orchestration_runs)
+    if (stop := cannot_judge(ev, ev.orchestration_runs)) is not None:
+        return stop
     job_name = ev.service.release_job_name
     runs = runs_after_pick(ev)
     if not runs:

@@ -4,25 +4,22 @@ from __future__ import annotations
 
 from auditor.checks._outcome import (
     Outcome,
+    cannot_judge,
     deployment_link,
     failed,
     missing,
-    no_pick,
     passed,
-    unavailable,
     unknown,
 )
-from auditor.derive import Clock, first_pick, staging_deployment
-from auditor.evidence import PromotionEvidence, Unavailable
+from auditor.derive import Clock, staging_deployment
+from auditor.evidence import PromotionEvidence
 
 RULE_ID = "SH08"
 
 
 def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
-    if first_pick(ev) is None:
-        return no_pick(ev)
-    if isinstance(ev.deployments, Unavailable):
-        return unavailable(ev.deployments)
+    if (stop := cannot_judge(ev, ev.deployments)) is not None:
+        return stop
     env = ev.service.policy.staging_environment
     d = staging_deployment(ev)
     if d is None:

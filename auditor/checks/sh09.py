@@ -6,12 +6,11 @@ from __future__ import annotations
 from auditor.checks._outcome import (
     Outcome,
     at,
+    cannot_judge,
     deployment_link,
     failed,
     missing,
-    no_pick,
     passed,
-    unavailable,
     unknown,
 )
 from auditor.derive import (
@@ -19,20 +18,17 @@ from auditor.derive import (
     contains_hotfix,
     deployments_after,
     finished,
-    first_pick,
     staging_deployment,
     validation_end,
 )
-from auditor.evidence import PromotionEvidence, Unavailable
+from auditor.evidence import PromotionEvidence
 
 RULE_ID = "SH09"
 
 
 def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
-    if first_pick(ev) is None:
-        return no_pick(ev)
-    if isinstance(ev.deployments, Unavailable):
-        return unavailable(ev.deployments)
+    if (stop := cannot_judge(ev, ev.deployments)) is not None:
+        return stop
     env = ev.service.policy.staging_environment
     d = staging_deployment(ev)
     if d is None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from auditor.checks._outcome import (
     Outcome,
+    cannot_judge,
     failed,
     job_link,
     missing,
-    no_pick,
     note_link,
     passed,
     unavailable,
@@ -17,7 +17,6 @@ from auditor.checks._outcome import (
 from auditor.derive import (
     Clock,
     finished,
-    first_pick,
     reports_failure,
     reverts_after,
     smoke_jobs,
@@ -31,10 +30,8 @@ RULE_ID = "SH10"
 
 
 def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
-    if first_pick(ev) is None:
-        return no_pick(ev)
-    if isinstance(ev.deployments, Unavailable):
-        return unavailable(ev.deployments)
+    if (stop := cannot_judge(ev, ev.deployments)) is not None:
+        return stop
     d = staging_deployment(ev)
     if d is None:
         return unknown("no staging deployment of the hotfix to validate")

@@ -5,33 +5,27 @@ from __future__ import annotations
 
 from auditor.checks._outcome import (
     Outcome,
+    cannot_judge,
     missing,
-    no_pick,
     note_link,
     passed,
-    unavailable,
     unknown,
 )
 from auditor.derive import (
     Clock,
     finished,
-    first_pick,
     mentions_service,
     staging_deployment,
     validation_notes,
 )
-from auditor.evidence import PromotionEvidence, Unavailable
+from auditor.evidence import PromotionEvidence
 
 RULE_ID = "SH11"
 
 
 def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
-    if first_pick(ev) is None:
-        return no_pick(ev)
-    if isinstance(ev.notes, Unavailable):
-        return unavailable(ev.notes)
-    if isinstance(ev.deployments, Unavailable):
-        return unavailable(ev.deployments)
+    if (stop := cannot_judge(ev, ev.notes, ev.deployments)) is not None:
+        return stop
     d = staging_deployment(ev)
     if d is None:
         return unknown("no staging deployment of the hotfix for a note to follow")

@@ -6,11 +6,11 @@ from __future__ import annotations
 from auditor.checks._outcome import (
     Outcome,
     at,
+    cannot_judge,
     deployment_link,
     failed,
     missing,
     mr_link,
-    no_pick,
     not_applicable,
     passed,
     unavailable,
@@ -19,7 +19,6 @@ from auditor.checks._outcome import (
 from auditor.derive import (
     Clock,
     finished,
-    first_pick,
     label_adds,
     label_present,
     reverts_after,
@@ -39,10 +38,8 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
     label = ev.service.policy.validated_label
     if not ev.service.policy.governed:
         return not_applicable(f"{ev.service.name} is not governed work; no label required")
-    if first_pick(ev) is None:
-        return no_pick(ev)
-    if isinstance(ev.label_events, Unavailable):
-        return unavailable(ev.label_events)
+    if (stop := cannot_judge(ev, ev.label_events)) is not None:
+        return stop
     adds = label_adds(ev)
     if not adds:
         d = staging_deployment(ev) if not isinstance(ev.deployments, Unavailable) else None

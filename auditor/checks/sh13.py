@@ -6,12 +6,12 @@ from __future__ import annotations
 from auditor.checks._outcome import (
     Outcome,
     at,
+    cannot_judge,
     commit_link,
     deployment_link,
     failed,
     missing,
     mr_link,
-    no_pick,
     not_applicable,
     passed,
     unavailable,
@@ -22,7 +22,6 @@ from auditor.derive import (
     contains_hotfix,
     deployments_after,
     finished,
-    first_pick,
     label_adds,
     reports_failure,
     reverts_after,
@@ -37,10 +36,8 @@ RULE_ID = "SH13"
 
 
 def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
-    if first_pick(ev) is None:
-        return no_pick(ev)
-    if isinstance(ev.deployments, Unavailable):
-        return unavailable(ev.deployments)
+    if (stop := cannot_judge(ev, ev.deployments)) is not None:
+        return stop
     d = staging_deployment(ev)
     if d is None:
         return not_applicable("the hotfix was not deployed to staging, so not validated")

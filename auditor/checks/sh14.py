@@ -6,11 +6,11 @@ from __future__ import annotations
 from auditor.checks._outcome import (
     Outcome,
     at,
+    cannot_judge,
     commit_link,
     deployment_link,
     failed,
     job_link,
-    no_pick,
     not_applicable,
     passed,
     unavailable,
@@ -20,7 +20,6 @@ from auditor.derive import (
     Clock,
     contains,
     finished,
-    first_pick,
     latest_attempts,
     reverts_after,
     smoke_jobs,
@@ -33,12 +32,8 @@ RULE_ID = "SH14"
 
 
 def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
-    if first_pick(ev) is None:
-        return no_pick(ev)
-    if isinstance(ev.reverts, Unavailable):
-        return unavailable(ev.reverts)
-    if isinstance(ev.deployments, Unavailable):
-        return unavailable(ev.deployments)
+    if (stop := cannot_judge(ev, ev.reverts, ev.deployments)) is not None:
+        return stop
     d = staging_deployment(ev)
     if d is None:
         return not_applicable("the hotfix was never deployed to staging")

@@ -12,7 +12,9 @@ scenario modules stay as they are.
 The plan alone gives every MR's iid and expected verdict, so a world module can name its
 TARGETS and EXPECTED at import time, before anything is built.
 
-Both record what a sweep of their window must find as `world.expect`:
+Worlds built here (fixtures/worlds/week.py, synthetic ones) record what a sweep of their
+window must find as `world.expect`; a promotion belongs to the window when the staging
+deployment its release job made does (cut-off deployments are the cut-off's):
 
     {"window": {"from": ISO, "to": ISO},
      "promotions": [{"project", "iid", "service", "verdict"}],
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -414,15 +416,12 @@ def plan_synthetic(
     serial = 0
 
     def title_for() -> str:
-        while True:
-            t = f"{rng.choice(VERBS)} {rng.choice(THINGS)} {rng.choice(WHERE)}"
-            if t not in titles:
-                titles.add(t)
-                return t
-            t = f"{t} (again)"
-            if t not in titles:
-                titles.add(t)
-                return t
+        # Unique titles: a local pick is recognised by its title (and patch).
+        t = f"{rng.choice(VERBS)} {rng.choice(THINGS)} {rng.choice(WHERE)}"
+        if t in titles:
+            t = f"{t} ({len(titles) + 1})"
+        titles.add(t)
+        return t
 
     contents: list[tuple[tuple[str, ...], list[tuple[str, str, tuple[str, ...], str]]]] = []
     count = 0
@@ -450,7 +449,8 @@ def plan_synthetic(
             )
             style = _pick(rng, STYLE_WEIGHTS)
             if style == "local" and size > 1:
-                # A pick without trailer makes the batch's other MRs fail SH04 (see report).
+                # SH04 traces the other commits of a deployment by trailer only, so a
+                # trailer-less pick would fail its batch-mates: not the story planned here.
                 style = "ui"
             serial += 1
             folder = f"services/{service}" if project in monorepos else "src"
@@ -622,6 +622,13 @@ def synthetic_world(
 
 
 def build_plan(plan: Plan) -> World:
+    """Carry out a plan: every event in time order, so ids grow with time as in GitLab.
+
+    Git dominates: about 26 git subprocesses per promotion (MR branch, commit, merge, pick,
+    the verbs' rev-parses), ~95% of the time. Measured on 2 cores: 30 promotions with 100
+    noise pipelines ~2.5 s, 200 promotions with 1000 noise pipelines ~15 s (1375 pipelines,
+    5753 jobs). Noise pipelines cost no git call and almost no time.
+    """
     rng = random.Random(plan.seed + 1)  # who did what; the plan's own draws stay apart
     environments = {
         name: f"staging/{name}" for name, path in plan.services.items() if plan.monorepo(path)
@@ -681,7 +688,7 @@ def build_plan(plan: Plan) -> World:
     return world
 
 
-def _within(window: tuple[datetime, datetime]):  # noqa: ANN202 - a predicate
+def _within(window: tuple[datetime, datetime]) -> Callable[[datetime], bool]:
     return lambda at: window[0] <= at <= window[1]
 
 
