@@ -261,7 +261,10 @@ def sweep(
 
             _emit(
                 render_json(
-                    result.report, drift=result.drift_rows(), cut_offs=result.cut_off_rows()
+                    result.report,
+                    drift=result.drift_rows(),
+                    cut_offs=result.cut_off_rows(),
+                    reverts=result.revert_rows(),
                 ),
                 None,
             )

@@ -87,6 +87,18 @@ class SweepResult:
             for d in self.discovery.drift
         ]
 
+    def revert_rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "project": r.project,
+                "service": r.service,
+                "sha": r.sha,
+                "reverts": r.reverts,
+                "deployed_at": r.deployed_at,
+            }
+            for r in self.discovery.reverts
+        ]
+
     def cut_off_rows(self) -> list[dict[str, Any]]:
         return [
             {

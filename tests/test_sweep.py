@@ -326,3 +326,41 @@ def test_progress_on_a_terminal_and_in_ci(tmp_path: Path) -> None:
             progress=PlainProgress(lines),
         ).run(window, list(settings.services), served.world.now)
         assert "auditor: evaluate 1/1 evenergi/vemo-core!1 compliant" in lines.getvalue()
+
+
+@pytest.mark.parametrize("name", ["week", "synthetic_small"])
+def test_sweep_worlds_find_exactly_what_they_hold(name: str, tmp_path: Path) -> None:
+    """The sweep finds exactly the world's promotions (with their verdicts), drift,
+    cut-offs and reverts: nothing missed, nothing invented."""
+    for served in serve(name, tmp_path):
+        expect = served.world.expect
+        window = ("--from", expect["window"]["from"], "--to", expect["window"]["to"])
+        result = served.run(
+            "sweep",
+            *window,
+            "--db",
+            str(tmp_path / "a.db"),
+            "--format",
+            "json",
+            "--now",
+            served.world.now.isoformat(),
+        )
+        doc = json.loads(result.stdout)
+        jsonschema.validate(doc, load_schema())
+        assert {
+            (p["mr"]["project"], p["mr"]["iid"], p["service"], p["verdict"])
+            for p in doc["promotions"]
+        } == {(p["project"], p["iid"], p["service"], p["verdict"]) for p in expect["promotions"]}
+        assert {(d["project"], d["service"], d["sha"]) for d in doc["drift"]} == {
+            (d["project"], d["service"], d["sha"]) for d in expect["drift"]
+        }
+        assert {(c["pipeline_id"], c["job_id"]) for c in doc["cut_offs"]} == {
+            (c["pipeline_id"], c["job_id"]) for c in expect["cut_offs"]
+        }
+        assert {(r["project"], r["sha"]) for r in doc["reverts"]} == {
+            (r["project"], r["sha"]) for r in expect["reverts"]
+        }
+        worst = {p["verdict"] for p in doc["promotions"]}
+        assert result.exit_code == (
+            1 if "non_compliant" in worst else 3 if worst - {"compliant"} else 0
+        )

@@ -23,6 +23,7 @@ SCHEMA_PATH: Path = Path(__file__).resolve().parent.parent / "schemas" / "report
 # Rows the sweep adds: plain mappings or dataclasses, with these keys in this order.
 DRIFT_KEYS = ("project", "service", "sha", "title", "deployed_at")
 CUT_OFF_KEYS = ("project", "pipeline_id", "job_id", "at", "by")
+REVERT_KEYS = ("project", "service", "sha", "reverts", "deployed_at")
 
 
 def format_timestamp(value: datetime) -> str:
@@ -113,8 +114,10 @@ def to_dict(
     *,
     drift: Iterable[Mapping[str, Any] | Any] | None = None,
     cut_offs: Iterable[Mapping[str, Any] | Any] | None = None,
+    reverts: Iterable[Mapping[str, Any] | Any] | None = None,
 ) -> dict[str, Any]:
-    """The report as plain JSON-ready data; `drift`/`cut_offs` only when given (sweep)."""
+    """The report as plain JSON-ready data; `drift`/`cut_offs` (the contract's sweep
+    arrays) and `reverts` (our addition) only when given."""
     doc: dict[str, Any] = {
         "schema": SCHEMA_ID,
         "tool": {"name": TOOL_NAME, "version": report.tool_version},
@@ -126,6 +129,8 @@ def to_dict(
         doc["drift"] = [_row(d, DRIFT_KEYS) for d in drift]
     if cut_offs is not None:
         doc["cut_offs"] = [_row(c, CUT_OFF_KEYS) for c in cut_offs]
+    if reverts is not None:
+        doc["reverts"] = [_row(r, REVERT_KEYS) for r in reverts]
     return doc
 
 
@@ -134,10 +139,12 @@ def render(
     *,
     drift: Iterable[Mapping[str, Any] | Any] | None = None,
     cut_offs: Iterable[Mapping[str, Any] | Any] | None = None,
+    reverts: Iterable[Mapping[str, Any] | Any] | None = None,
 ) -> str:
     """The JSON document, two-space indented, ending in a newline."""
     # ASCII output: the document survives any stdout encoding or CI log viewer unchanged.
-    return json.dumps(to_dict(report, drift=drift, cut_offs=cut_offs), indent=2) + "\n"
+    doc = to_dict(report, drift=drift, cut_offs=cut_offs, reverts=reverts)
+    return json.dumps(doc, indent=2) + "\n"
 
 
 def load_schema() -> dict[str, Any]:
