@@ -87,6 +87,8 @@ class Discovery:
     idle_deployments: list[tuple[str, int]] = field(default_factory=list)  # (service, id)
     idle_release_jobs: list[tuple[str, int]] = field(default_factory=list)  # (service, job)
     gaps: list[Unavailable] = field(default_factory=list)  # what could not be read
+    # (service, project, iid) that rode along in a deployment of a service they do not touch
+    not_affected: list[tuple[str, str, int]] = field(default_factory=list)
 
     def targets(self) -> list[tuple[str, str, int]]:
         """(service, project, iid) to audit, once each, in order of first deployment."""

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from auditor import __version__
+from auditor.audit import changed_paths, touches
 from auditor.collect import Collector
 from auditor.config import Service, Settings
 from auditor.derive import Clock
@@ -227,7 +228,8 @@ class Sweep:
             summaries[d.service].drift += 1
         self._flush_responses()
 
-        targets = discovery.targets()
+        targets, skipped = self._affected(discovery.targets())
+        discovery.not_affected.extend(skipped)
         collector = Collector(self.src, self.settings, horizon=horizon)
         clock = Clock(now)
         results: dict[tuple[str, str, int], PromotionResult] = {}
@@ -298,6 +300,27 @@ class Sweep:
             if complete:
                 self._advance_cursors(projects, started_wall)
         return outcome
+
+    def _affected(
+        self, targets: list[tuple[str, str, int]]
+    ) -> tuple[list[tuple[str, str, int]], list[tuple[str, str, int]]]:
+        """Drop (service, MR) pairs whose MR changes none of the service's `paths`: a
+        monorepo pick rides along in every service's deployment, but only the services it
+        touches are promoted (the same rule as `auditor check`)."""
+        kept, skipped = [], []
+        for target in targets:
+            service, project, iid = target
+            patterns = self.settings.services[service].paths
+            if patterns:
+                try:
+                    changed = changed_paths(self.src, self.src.merge_request(project, iid))
+                except GitLabUnusable:
+                    changed = None  # audited anyway; the collector reports why it cannot
+                if changed is not None and not touches(changed, patterns):
+                    skipped.append(target)
+                    continue
+            kept.append(target)
+        return kept, skipped
 
     def _tick(self, service: str) -> None:
         self.progress.advance("discover", service)

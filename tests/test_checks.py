@@ -80,6 +80,7 @@ from tests.evidence_builders import (
     deployment,
     failed_and_reverted,
     failed_validation,
+    job,
     label_event,
     mr_ref,
     note,
@@ -746,15 +747,32 @@ CASES: list[Case] = [
         FAIL,
     ),
     Case(
+        # a cut-off that redeploys main drops the pick but not the failed change (main
+        # still has it through the MR's merge): that is no replacement
         "SH13",
-        "failed-replaced-without-hotfix",
+        "failed-redeployed-without-the-pick",
         replace(
             FAILED,
             deployments=(DEPLOYMENT, deployment(905, OTHER_SHA, "success", 888, NOTE_AT)),
             ancestry={(PICK_SHA, DEPLOY_SHA): True, (PICK_SHA, OTHER_SHA): False},
         ),
+        FAIL,
+        mentions="neither",
+    ),
+    Case(
+        "SH13",
+        "failed-corrected-hotfix-on-top-passed",
+        replace(
+            FAILED,
+            deployments=(DEPLOYMENT, deployment(905, OTHER_SHA, "success", 888, NOTE_AT)),
+            ancestry={(PICK_SHA, DEPLOY_SHA): True, (PICK_SHA, OTHER_SHA): True},
+            pipeline_jobs={
+                **FAILED.pipeline_jobs,
+                888: (job(906, "smoke staging", "success", 888, NOTE_AT + 30 * M),),
+            },
+        ),
         PASS,
-        mentions="replaced",
+        mentions="corrected hotfix",
     ),
     Case(
         "SH13",

@@ -24,8 +24,9 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
     if isinstance(ev.orchestration_runs, Unavailable):
         return unavailable(ev.orchestration_runs)
     runs = runs_after_pick(ev)
+    played = [r for r in runs if any(j.played for j in r.release_jobs)]
     with_job = [r for r in runs if r.release_jobs]
-    chosen = (with_job or runs)[:1]
+    chosen = (played or with_job or runs)[:1]
     if chosen:
         p = chosen[0].pipeline
         return passed(

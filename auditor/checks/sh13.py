@@ -26,6 +26,7 @@ from auditor.derive import (
     reports_failure,
     reverts_after,
     smoke_jobs,
+    smoke_outcome,
     staging_deployment,
     validation_failed,
     validation_notes,
@@ -60,8 +61,18 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
     contained_at = reverts[0].at if reverts else None
     replaced = None
     if contained_at is None:
+        # "replace it with a corrected hotfix and rerun the staging deploy": a later staging
+        # deployment that still carries this pick (the correction goes on top) and passed
+        # its checks. A deployment without the pick is no replacement: a cut-off rebuilds
+        # release from main, which still holds the failed change through the MR's merge.
         for later in deployments_after(ev, d):
-            if later.status == "success" and contains_hotfix(ev, later.sha) is False:
+            checks = smoke_jobs(ev, later)
+            if (
+                later.status == "success"
+                and contains_hotfix(ev, later.sha) is True
+                and isinstance(checks, list)
+                and smoke_outcome(checks) == "passed"
+            ):
                 replaced, contained_at = later, finished(later)
                 break
     if isinstance(ev.label_events, Unavailable):
@@ -83,7 +94,8 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
         )
     if replaced is not None:
         return passed(
-            f"checks failed; staging replaced by deployment {replaced.iid} without the hotfix",
+            f"validation failed; a corrected hotfix followed, deployment {replaced.iid} passed "
+            "its checks",
             deployment_link(replaced),
         )
     return missing(
