@@ -1,0 +1,398 @@
+"""A release manager's sign-off of one service's staging: what is there, what blocks it.
+
+Pure functions over an audited `Report` (and the sweep's extras: drift) plus the service's
+current staging deployment, which the caller fetches from GitLab (this module never does IO
+or reads the clock). `decide_signoff` gathers every promotion of the service since the last
+cut-off and decides whether anything blocks; `signoff_exit_code` maps that to the
+contract's codes; `render_signoff_markdown` writes the page with a sign-off block to fill in.
+
+What blocks, and why it is conservative (a false approval is the error that matters):
+- a violation: a `non_compliant` promotion, or drift (a commit on staging that no merged MR
+  explains; the runbook says to stop and restore `release`) -> exit 1;
+- something not yet shown: an `incomplete`, `in_progress` or `not_promoted` promotion, no
+  known staging deployment, one still running, or one that finished after the audit (the
+  audit cannot speak for it) -> exit 3 when nothing is a violation.
+A promotion whose time cannot be told is kept in scope rather than dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from auditor.evidence import Deployment
+from auditor.findings import MRSummary, PromotionResult, Report, Status, Verdict
+from auditor.report.json_report import format_timestamp
+from auditor.report.markdown import VERDICT_MARKERS, _link, escape_md
+
+# SH03 (hotfix-on-release) cites the commit that put the hotfix on `release`: its time is
+# when the promotion entered the current release line.
+PICK_RULE = "SH03"
+
+VIOLATION_VERDICTS = frozenset({Verdict.NON_COMPLIANT})
+# Contract exit 3: nothing failed, but compliance was not shown.
+UNRESOLVED_VERDICTS = frozenset({Verdict.INCOMPLETE, Verdict.IN_PROGRESS, Verdict.NOT_PROMOTED})
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    # A naive time in this model came from GitLab's UTC strings (see json_report).
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class StagingDeployment:
+    """What the service's staging environment runs now (its last successful deployment)."""
+
+    id: int
+    sha: str
+    finished_at: datetime | None
+    url: str | None
+
+    @classmethod
+    def from_deployment(cls, deployment: Deployment) -> StagingDeployment:
+        return cls(
+            id=deployment.id,
+            sha=deployment.sha,
+            finished_at=deployment.finished_at,
+            url=deployment.web_url or None,
+        )
+
+
+@dataclass(frozen=True)
+class DriftItem:
+    """A commit on staging since the cut-off that no merged MR explains."""
+
+    project: str
+    sha: str
+    title: str | None
+    deployed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SignoffPromotion:
+    """One promotion in scope, with the time it entered the release line."""
+
+    result: PromotionResult
+    promoted_at: datetime | None
+
+    @property
+    def mr(self) -> MRSummary:
+        return self.result.mr
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.result.verdict
+
+    @property
+    def failed_rules(self) -> tuple[str, ...]:
+        return tuple(f.rule for f in self.result.findings if f.status is Status.FAIL)
+
+    @property
+    def unknown_rules(self) -> tuple[str, ...]:
+        return tuple(f.rule for f in self.result.findings if f.status is Status.UNKNOWN)
+
+
+@dataclass(frozen=True)
+class SignoffContext:
+    """Everything a sign-off page shows and its decision rests on."""
+
+    service: str
+    since: datetime | None  # the last cut-off; None: none known, the whole audit is in scope
+    until: datetime  # when the audit was made (the report's generated_at)
+    staging: StagingDeployment | None
+    promotions: tuple[SignoffPromotion, ...]  # every promotion in scope, oldest first
+    violations: tuple[SignoffPromotion, ...]  # non_compliant
+    unresolved: tuple[SignoffPromotion, ...]  # incomplete, in_progress, not_promoted
+    drift: tuple[DriftItem, ...]
+    staging_issues: tuple[str, ...]  # why what is on staging cannot be signed off yet
+    gitlab_url: str
+    tool_version: str
+
+    @property
+    def window(self) -> tuple[datetime | None, datetime]:
+        return (self.since, self.until)
+
+    @property
+    def blocking(self) -> bool:
+        return bool(self.violations or self.drift or self.unresolved or self.staging_issues)
+
+
+def promoted_at(result: PromotionResult) -> datetime | None:
+    """When the promotion entered the release line: the latest time SH03 cites (the pick);
+    else the latest time any finding cites; else when the MR merged; else None.
+
+    The latest, not the earliest: a hotfix picked again after a cut-off belongs to the new
+    line, and keeping it in scope can only block, never wrongly approve.
+    """
+    picks = [
+        at for f in result.findings if f.rule == PICK_RULE for e in f.evidence if (at := _utc(e.at))
+    ]
+    if picks:
+        return max(picks)
+    cited = [at for f in result.findings for e in f.evidence if (at := _utc(e.at))]
+    if cited:
+        return max(cited)
+    return _utc(result.mr.merged_at)
+
+
+def last_cut_off(
+    cut_offs: Iterable[Mapping[str, Any]], *, until: datetime | None = None
+) -> datetime | None:
+    """The latest `at` among the sweep's cut-off rows (store `extras()["cut_offs"]`), at or
+    before `until`. None when the run saw none: the caller then decides how far back to go."""
+    limit = _utc(until)
+    times = [_utc(row["at"]) for row in cut_offs if row.get("at") is not None]
+    eligible = [t for t in times if t is not None and (limit is None or t <= limit)]
+    return max(eligible) if eligible else None
+
+
+def _in_scope(at: datetime | None, since: datetime | None) -> bool:
+    return since is None or at is None or at >= since
+
+
+def _staging_issues(staging: StagingDeployment | None, until: datetime) -> list[str]:
+    if staging is None:
+        return ["what staging runs now could not be established (no successful deployment read)"]
+    finished = _utc(staging.finished_at)
+    if finished is None:
+        return [f"staging deployment {staging.id} has not finished"]
+    if finished > until:
+        return [
+            f"staging deployment {staging.id} finished at {format_timestamp(finished)}, after "
+            f"the audit ({format_timestamp(until)}); audit again before signing off"
+        ]
+    return []
+
+
+def decide_signoff(
+    report: Report,
+    since: datetime | None,
+    *,
+    service: str,
+    staging: StagingDeployment | None,
+    extras: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+) -> SignoffContext:
+    """The sign-off context of `service`: its promotions since `since` (the last cut-off)."""
+    cut = _utc(since)
+    until = _utc(report.generated_at)
+    assert until is not None
+    scoped = [
+        SignoffPromotion(result, promoted_at(result))
+        for result in report.promotions
+        if result.service == service
+    ]
+    scoped = [p for p in scoped if _in_scope(p.promoted_at, cut)]
+    # Oldest first; an unknown time sorts last, where a reader looks for what is newest.
+    scoped.sort(key=lambda p: (p.promoted_at is None, p.promoted_at or until))
+    drift = tuple(
+        DriftItem(
+            project=row["project"],
+            sha=row["sha"],
+            title=row.get("title"),
+            deployed_at=_utc(row.get("deployed_at")),
+        )
+        for row in (extras or {}).get("drift", ())
+        if row["service"] == service and _in_scope(_utc(row.get("deployed_at")), cut)
+    )
+    return SignoffContext(
+        service=service,
+        since=cut,
+        until=until,
+        staging=staging,
+        promotions=tuple(scoped),
+        violations=tuple(p for p in scoped if p.verdict in VIOLATION_VERDICTS),
+        unresolved=tuple(p for p in scoped if p.verdict in UNRESOLVED_VERDICTS),
+        drift=drift,
+        staging_issues=tuple(_staging_issues(staging, until)),
+        gitlab_url=report.gitlab_url,
+        tool_version=report.tool_version,
+    )
+
+
+def signoff_exit_code(ctx: SignoffContext) -> int:
+    """0 nothing blocks; 1 a violation blocks; 3 only unshown compliance blocks."""
+    if ctx.violations or ctx.drift:
+        return 1
+    if ctx.unresolved or ctx.staging_issues:
+        return 3
+    return 0
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else format_timestamp(value)
+
+
+def to_dict(ctx: SignoffContext) -> dict[str, Any]:
+    """The context as JSON-ready data (for `auditor signoff --format json`)."""
+
+    def promotion(p: SignoffPromotion) -> dict[str, Any]:
+        return {
+            "project": p.mr.project,
+            "iid": p.mr.iid,
+            "title": p.mr.title,
+            "web_url": p.mr.web_url,
+            "verdict": str(p.verdict),
+            "promoted_at": _time(p.promoted_at),
+            "failed_rules": list(p.failed_rules),
+            "unknown_rules": list(p.unknown_rules),
+        }
+
+    staging = ctx.staging
+    return {
+        "service": ctx.service,
+        "since": _time(ctx.since),
+        "until": _time(ctx.until),
+        "gitlab_url": ctx.gitlab_url,
+        "tool_version": ctx.tool_version,
+        "staging": None
+        if staging is None
+        else {
+            "id": staging.id,
+            "sha": staging.sha,
+            "finished_at": _time(staging.finished_at),
+            "url": staging.url,
+        },
+        "blocking": ctx.blocking,
+        "exit_code": signoff_exit_code(ctx),
+        "promotions": [promotion(p) for p in ctx.promotions],
+        "violations": [f"{p.mr.project}!{p.mr.iid}" for p in ctx.violations],
+        "unresolved": [f"{p.mr.project}!{p.mr.iid}" for p in ctx.unresolved],
+        "drift": [
+            {
+                "project": d.project,
+                "sha": d.sha,
+                "title": d.title,
+                "deployed_at": _time(d.deployed_at),
+            }
+            for d in ctx.drift
+        ],
+        "staging_issues": list(ctx.staging_issues),
+    }
+
+
+# --------------------------------------------------------------------------------------
+# Markdown (GitLab-flavoured, to paste in an issue or MR note). Everything from GitLab goes
+# through markdown.escape_md / markdown._link (private there; imported so both pages escape
+# the same way): a hostile MR title cannot add links, HTML, @-mentions or tick a box.
+# --------------------------------------------------------------------------------------
+
+
+def _ref(p: SignoffPromotion) -> str:
+    return _link(f"{p.mr.project}!{p.mr.iid}", p.mr.web_url)
+
+
+def _rules_line(p: SignoffPromotion, status: Status, label: str) -> list[str]:
+    return [
+        f"  - {label} {escape_md(f.rule)} {escape_md(f.name)}: {escape_md(f.summary)}"
+        for f in p.result.findings
+        if f.status is status
+    ]
+
+
+def _blocking_lines(ctx: SignoffContext) -> list[str]:
+    lines: list[str] = []
+    for p in ctx.violations:
+        lines.append(f"- **Violation**: {_ref(p)} {escape_md(p.mr.title)}: **NON-COMPLIANT**")
+        lines += _rules_line(p, Status.FAIL, "failed")
+        lines += _rules_line(p, Status.UNKNOWN, "unknown")
+    for d in ctx.drift:
+        when = f" deployed {format_timestamp(d.deployed_at)}" if d.deployed_at else ""
+        title = escape_md(d.title) if d.title else "(no title)"
+        lines.append(
+            f"- **Violation**: drift {escape_md(d.sha)} in {escape_md(d.project)}{when}: {title} "
+            "(on staging, explained by no merged MR)"
+        )
+    for p in ctx.unresolved:
+        marker = VERDICT_MARKERS[p.verdict]
+        lines.append(f"- **Not shown yet**: {_ref(p)} {escape_md(p.mr.title)}: **{marker}**")
+        lines += _rules_line(p, Status.UNKNOWN, "unknown")
+    for issue in ctx.staging_issues:
+        lines.append(f"- **Not shown yet**: {escape_md(issue)}")
+    return lines
+
+
+def _promotion_row(p: SignoffPromotion) -> str:
+    cells = [
+        _ref(p),
+        escape_md(p.mr.title),
+        _time(p.promoted_at) or "unknown",
+        VERDICT_MARKERS[p.verdict],
+        escape_md(" ".join(p.failed_rules)) or "-",
+        escape_md(" ".join(p.unknown_rules)) or "-",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def render_signoff_markdown(ctx: SignoffContext) -> str:
+    """The sign-off page as GitLab-flavoured Markdown, ending in a newline."""
+    service = escape_md(ctx.service)
+    code = signoff_exit_code(ctx)
+    if code == 0:
+        headline = "**Ready for sign-off**: nothing blocks."
+    else:
+        counts = []
+        if ctx.violations or ctx.drift:
+            counts.append(f"{len(ctx.violations) + len(ctx.drift)} violation(s)")
+        if ctx.unresolved or ctx.staging_issues:
+            counts.append(f"{len(ctx.unresolved) + len(ctx.staging_issues)} not shown yet")
+        headline = f"**BLOCKED**: {', '.join(counts)}."
+    scope = (
+        f"since the last cut-off at {format_timestamp(ctx.since)}"
+        if ctx.since
+        else "in the whole audit (no cut-off known)"
+    )
+    lines = [
+        f"## Staging sign-off: {service}",
+        "",
+        headline,
+        "",
+        f"Promotions of {service} {scope}, audited as of {format_timestamp(ctx.until)} by "
+        f"auditor {escape_md(ctx.tool_version)} from {escape_md(ctx.gitlab_url)}.",
+        "",
+        "### On staging now",
+        "",
+    ]
+    if ctx.staging is None:
+        lines.append("Unknown: no successful staging deployment could be read.")
+    else:
+        s = ctx.staging
+        finished = _time(s.finished_at) or "not finished"
+        lines.append(
+            f"{_link(f'deployment {s.id}', s.url)} · commit {escape_md(s.sha)} · "
+            f"finished {finished}"
+        )
+    lines += ["", "### What blocks sign-off", ""]
+    lines += _blocking_lines(ctx) or ["Nothing."]
+    lines += ["", "### Promotions in scope", ""]
+    if ctx.promotions:
+        lines += [
+            "| MR | Title | Promoted | Verdict | Failed | Unknown |",
+            "|---|---|---|---|---|---|",
+            *(_promotion_row(p) for p in ctx.promotions),
+        ]
+    else:
+        lines.append("None.")
+    approve_note = (
+        " (the audit blocks approval: approve only with a recorded exception)"
+        if ctx.blocking
+        else ""
+    )
+    lines += [
+        "",
+        "### Sign-off",
+        "",
+        f"Release manager for {service}, fill in:",
+        "",
+        "- Name: ",
+        "- Role: ",
+        "- Date (UTC): ",
+        "- Decision (tick one):",
+        f"  - [ ] approve: staging of {service} may go on toward production{approve_note}",
+        f"  - [ ] reject: staging of {service} must not go on",
+        "- Reason / exception: ",
+    ]
+    return "\n".join(lines) + "\n"
