@@ -305,19 +305,8 @@ def _by_url(result: PromotionResult, api: _Api, cited: _Cited) -> str | None:
 
 def _response_index(store: EvidenceStore, until: str | None) -> list[dict[str, Any]]:
     """Every stored response's metadata (no bodies), the latest version of each URL fetched
-    up to `until` (the run's end), ordered by URL.
-
-    The store has no public listing of responses yet, so this reads through its private
-    read transaction; replace with a public `EvidenceStore` method when there is one.
-    """
-    sql = "SELECT id, method, url, status, fetched_at, sha256 FROM responses"
-    params: list[Any] = []
-    if until is not None:
-        sql += " WHERE fetched_at <= ?"
-        params.append(until)
-    sql += " ORDER BY url, fetched_at, id"
-    with store._read() as db:
-        rows = list(db.query(sql, params))
+    up to `until` (the run's end), ordered by URL."""
+    rows = store.response_index(fetched_before=until)
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
         # Ordered by time, so the last one wins: the answer the run saw, not an older one

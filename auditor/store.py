@@ -631,6 +631,18 @@ class EvidenceStore:
             )
             return max(cursor.rowcount, 0)
 
+    def response_index(self, fetched_before: str | None = None) -> list[dict[str, Any]]:
+        """Every stored response's metadata, without bodies (id, method, url, status,
+        fetched_at, sha256), oldest first per URL; optionally only those fetched up to a time."""
+        sql = "SELECT id, method, url, status, fetched_at, sha256 FROM responses"
+        params: list[Any] = []
+        if fetched_before is not None:
+            sql += " WHERE fetched_at <= ?"
+            params.append(fetched_before)
+        sql += " ORDER BY url, fetched_at, id"
+        with self._read() as db:
+            return list(db.query(sql, params))
+
     def response_count(self) -> int:
         with self._mutex:
             return int(self._db.conn.execute("SELECT count(*) FROM responses").fetchone()[0])
