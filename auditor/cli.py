@@ -15,13 +15,16 @@ import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from auditor import __version__
 from auditor.config import ConfigError, find_config, load_settings
 from auditor.findings import Report, Verdict, exit_code
+
+if TYPE_CHECKING:
+    from auditor.store import EvidenceStore
 
 T = TypeVar("T")
 
@@ -55,6 +58,7 @@ def _fail(message: str, code: int) -> typer.Exit:
 
 def _guarded(fn: Callable[[], T]) -> T:
     """Map every expected failure to its one-line message and exit code."""
+    from auditor.bundle import BundleError
     from auditor.gitlab.client import ReadOnlyViolation
     from auditor.gitlab.source import GitLabUnusable
     from auditor.store import StoreError
@@ -65,7 +69,7 @@ def _guarded(fn: Callable[[], T]) -> T:
         raise
     except ConfigError as exc:
         raise _fail(str(exc), 2) from None
-    except StoreError as exc:
+    except (StoreError, BundleError) as exc:
         raise _fail(str(exc), 2) from None
     except GitLabUnusable as exc:
         raise _fail(str(exc), 4) from None
@@ -232,8 +236,6 @@ def sweep(
 
         if fmt not in ("table", "json"):
             raise ConfigError("--format must be table or json")
-        if out is not None:
-            raise ConfigError("--out: HTML/PDF reports are not built yet; use --format json")
         settings = load_settings(find_config(state.config, os.environ))
         for name in service or []:
             if name not in settings.services:
@@ -256,6 +258,9 @@ def sweep(
                 result = Sweep(src, session, settings, store, concurrency, PlainProgress()).run(
                     window, names, at
                 )
+            if out is not None and result.run_id is not None:
+                written = write_site(store, result.run_id, out, bundle=False)
+                err.print(f"auditor: wrote {len(written)} report files to {out}", markup=False)
         if fmt == "json":
             from auditor.report.json_report import render as render_json
 
@@ -319,6 +324,252 @@ def history(
                 )
                 _emit(history_report.render_promotions(rows, fmt), None)
         return 0
+
+    raise typer.Exit(_guarded(run))
+
+
+EXPORT_FORMATS = ("json", "junit", "junit-services", "csv", "csv-findings", "markdown", "table")
+# What `report --bundle` writes beside the HTML/PDF reports, for auditors and CI.
+BUNDLE_EXPORTS = {
+    "report.json": "json",
+    "junit.xml": "junit",
+    "junit-services.xml": "junit-services",
+    "promotions.csv": "csv",
+    "findings.csv": "csv-findings",
+    "report.md": "markdown",
+}
+
+
+def _open_store(db: Path) -> EvidenceStore:
+    from auditor.store import EvidenceStore
+
+    if not db.is_file():
+        raise ConfigError(f"no evidence store at {db} (run auditor sweep first, or --db)")
+    return EvidenceStore(db)
+
+
+def _pick_run(store: EvidenceStore, run_id: int | None, service: str | None = None) -> int:
+    """--run, else the newest complete run (covering `service` when given)."""
+    runs = store.runs()
+    if run_id is not None:
+        if not any(r["id"] == run_id for r in runs):
+            raise ConfigError(f"no run {run_id} in {store.path} (see auditor history --runs)")
+        return run_id
+    for r in runs:  # newest first
+        if r["status"] == "complete" and (service is None or service in r["services"]):
+            return int(r["id"])
+    covering = f" covering {service}" if service else ""
+    raise ConfigError(f"no complete run in {store.path}{covering}; run auditor sweep first")
+
+
+def _export(report: Report, extras: dict[str, Any], fmt: str) -> str:
+    from auditor.report.csv_export import findings_csv, promotions_csv
+    from auditor.report.json_report import render as render_json
+    from auditor.report.junit_services import render as render_junit_services
+
+    special: dict[str, Callable[[], str]] = {
+        "json": lambda: render_json(report, **extras),
+        "junit-services": lambda: render_junit_services(report),
+        "csv": lambda: promotions_csv(report),
+        "csv-findings": lambda: findings_csv(report),
+    }
+    return special[fmt]() if fmt in special else render(report, fmt)
+
+
+def write_site(store: EvidenceStore, run_id: int, out: Path, bundle: bool) -> list[Path]:
+    """HTML and PDF per service plus index.html; with `bundle`, the exports, the raw
+    evidence and a manifest of every file's SHA-256 as well."""
+    from auditor.bundle import write_bundle
+    from auditor.report.site import write_reports
+
+    written = write_reports(store, run_id, out)
+    if bundle:
+        stored, extras = store.report(run_id), store.extras(run_id)
+        for name, kind in BUNDLE_EXPORTS.items():
+            (out / name).write_text(_export(stored, extras, kind), encoding="utf-8")
+            written.append(out / name)
+        written.append(write_bundle(store, run_id, out))
+    return written
+
+
+@app.command()
+def report(
+    db: Annotated[Path, typer.Option("--db", help="The evidence store.")] = Path("auditor.db"),
+    run_id: Annotated[
+        int | None, typer.Option("--run", help="Run id (default: the newest complete run).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write index.html and each service's HTML and PDF report here."),
+    ] = None,
+    bundle: Annotated[
+        bool,
+        typer.Option(
+            "--bundle",
+            help="With --out: also the exports, the "
+            "raw GitLab evidence and manifest.json (SHA-256 of every file).",
+        ),
+    ] = False,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="Without --out, an export to "
+            "stdout: json, junit, junit-services, csv, csv-findings, markdown, "
+            "table.",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Write the export here instead of stdout.")
+    ] = None,
+) -> None:
+    """Reports of a stored sweep run; never touches GitLab."""
+
+    def run() -> int:
+        if out is None and bundle:
+            raise ConfigError("--bundle goes with --out DIR")
+        if out is not None and fmt is not None:
+            raise ConfigError("use --out DIR for the reports or --format for one export")
+        chosen = fmt or "json"
+        if chosen not in EXPORT_FORMATS:
+            raise ConfigError(f"--format must be one of {', '.join(EXPORT_FORMATS)}")
+        with _open_store(db) as store:
+            rid = _pick_run(store, run_id)
+            stored = store.report(rid)
+            if out is None:
+                _emit(_export(stored, store.extras(rid), chosen), output)
+            else:
+                if bundle and out.exists() and any(out.iterdir()):
+                    raise ConfigError(f"--out {out} is not empty; a bundle needs a new directory")
+                written = write_site(store, rid, out, bundle)
+                typer.echo(f"auditor: wrote {len(written)} files to {out}", err=True)
+                if bundle:
+                    from auditor.bundle import MANIFEST, file_sha256
+
+                    digest = file_sha256(out / MANIFEST)[0]
+                    # printed so that a later rewrite of the manifest itself is detectable:
+                    # auditor verify DIR --manifest-sha256 <this>
+                    typer.echo(f"auditor: {MANIFEST} sha256 {digest}", err=True)
+        return exit_code(stored.promotions)
+
+    raise typer.Exit(_guarded(run))
+
+
+@app.command()
+def verify(
+    directory: Annotated[
+        Path, typer.Argument(help="A bundle written by auditor report --out DIR --bundle.")
+    ],
+    manifest_sha256: Annotated[
+        str | None,
+        typer.Option("--manifest-sha256", help="Also require manifest.json to have this SHA-256."),
+    ] = None,
+) -> None:
+    """Check every file of an evidence bundle against its manifest: exit 0 only if all match."""
+
+    def run() -> int:
+        from auditor.bundle import MANIFEST, file_sha256
+        from auditor.bundle import verify as verify_bundle
+
+        if not directory.is_dir():
+            raise ConfigError(f"{directory} is not a directory")
+        result = verify_bundle(directory)
+        problems = result.problems()
+        manifest = directory / MANIFEST
+        if (
+            manifest_sha256
+            and manifest.is_file()
+            and not manifest.is_symlink()
+            and file_sha256(manifest)[0] != manifest_sha256.strip().lower()
+        ):
+            problems.insert(0, f"changed: {MANIFEST} (not the SHA-256 given)")
+        for line in problems:
+            typer.echo(f"auditor: {line}", err=True)
+        if problems:
+            typer.echo(
+                f"auditor: {directory}: {len(problems)} problem(s); do not rely on it", err=True
+            )
+            return 1
+        typer.echo(
+            f"{directory}: all {result.checked} files match the manifest (run {result.run_id})"
+        )
+        return 0
+
+    raise typer.Exit(_guarded(run))
+
+
+@app.command()
+def signoff(
+    service: Annotated[
+        str, typer.Option("--service", help="The service to sign off, as in auditor.toml.")
+    ],
+    start: Annotated[
+        str | None,
+        typer.Option("--from", help="Promotions since (default: the last cut-off the run saw)."),
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", hidden=True, help="Not used yet.")] = None,
+    db: Annotated[Path, typer.Option("--db", help="The evidence store.")] = Path("auditor.db"),
+    run_id: Annotated[
+        int | None,
+        typer.Option(
+            "--run", help="Run id (default: the newest complete run covering the service)."
+        ),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="markdown or json.")] = "markdown",
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Write the page here instead of stdout.")
+    ] = None,
+    now: Annotated[str | None, typer.Option("--now", hidden=True)] = None,
+) -> None:
+    """A release manager's sign-off page for one service: what is on staging now, every
+    promotion since the last cut-off, and what blocks sign-off."""
+
+    def run() -> int:
+        import json
+
+        from auditor.evidence import Unavailable
+        from auditor.gitlab.client import ReadOnlySession, connect
+        from auditor.gitlab.source import GitLabSource
+        from auditor.signoff import (
+            StagingDeployment,
+            decide_signoff,
+            last_cut_off,
+            render_signoff_markdown,
+            signoff_exit_code,
+        )
+        from auditor.signoff import to_dict as signoff_dict
+
+        if fmt not in ("markdown", "json"):
+            raise ConfigError("--format must be markdown or json")
+        settings = load_settings(find_config(state.config, os.environ))
+        if service not in settings.services:
+            known = ", ".join(sorted(settings.services))
+            raise ConfigError(f"unknown service {service!r} (configured: {known})")
+        with _open_store(db) as store:
+            rid = _pick_run(store, run_id, service)
+            stored = store.report(rid)
+            extras = store.extras(rid)
+        since = (
+            _parse_now(start)
+            if start
+            else last_cut_off(extras["cut_offs"], until=stored.generated_at)
+        )
+        svc = settings.services[service]
+        src = GitLabSource(connect(settings, ReadOnlySession()))
+        found = src.last_successful_deployment(
+            svc.project, svc.policy.staging_environment, _parse_now(now)
+        )
+        staging = (
+            None
+            if found is None or isinstance(found, Unavailable)
+            else StagingDeployment.from_deployment(found)
+        )
+        ctx = decide_signoff(stored, since, service=service, staging=staging, extras=extras)
+        if fmt == "json":
+            _emit(json.dumps(signoff_dict(ctx), indent=2) + "\n", output)
+        else:
+            _emit(render_signoff_markdown(ctx), output)
+        return signoff_exit_code(ctx)
 
     raise typer.Exit(_guarded(run))
 

@@ -1,0 +1,785 @@
+"""Per-service HTML reports (and the index across services) from the evidence store.
+
+Pages are rendered from typed, frozen page contexts (`ServicePage`, `IndexPage`) built from
+the store alone, never from dicts assembled in a template: what a page can show is visible
+here, and a misspelt field fails at build time instead of rendering as nothing.
+
+Safety, because every title, note author, branch and path came from GitLab and may be
+hostile:
+- Jinja2 with `autoescape=True` and `StrictUndefined`: text is escaped on output, and a
+  missing field is an error, not an empty string.
+- Only URLs under the run's GitLab URL (http or https) become links (`gitlab_link`);
+  anything else is shown as text, so a stored `javascript:` or foreign URL never becomes
+  clickable.
+- The page loads nothing: CSS is inline, charts are inline SVG (matplotlib escapes their
+  text), there are no scripts, and a Content-Security-Policy of `default-src 'none'` makes a
+  browser refuse any load or script should something slip through anyway.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote, urlsplit
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from auditor.findings import EvidenceLink, Finding, PromotionResult, Report, Status, Verdict
+from auditor.report import charts
+from auditor.report.evidence_index import (
+    EvidenceIndex,
+    PromotionEvidenceHashes,
+    ResponseReader,
+    build_evidence_index,
+)
+from auditor.resources import data_dir
+from auditor.rulebook import load_rulebook
+
+VERDICT_LABELS: dict[Verdict, str] = {
+    Verdict.COMPLIANT: "COMPLIANT",
+    Verdict.NON_COMPLIANT: "NON-COMPLIANT",
+    Verdict.INCOMPLETE: "INCOMPLETE",
+    Verdict.IN_PROGRESS: "IN PROGRESS",
+    Verdict.NOT_PROMOTED: "NOT PROMOTED",
+}
+STATUS_LABELS: dict[Status, str] = {
+    Status.PASS: "pass",
+    Status.FAIL: "FAIL",
+    Status.WARN: "warn",
+    Status.UNKNOWN: "UNKNOWN",
+    Status.NOT_APPLICABLE: "n/a",
+}
+
+
+@dataclass(frozen=True)
+class TimelineStep:
+    """A step of the runbook and where its time is read: the evidence link of `kind` on the
+    finding of `rule` (e.g. SH08's deployment link carries the deployment's finish time)."""
+
+    label: str
+    rule: str
+    kind: str
+    latest: bool = False  # several links (smoke jobs): the step ends with the last one
+
+
+TIMELINE_STEPS: tuple[TimelineStep, ...] = (
+    TimelineStep("merged", "SH01", "merge_request"),
+    TimelineStep("cherry-picked", "SH03", "commit"),
+    TimelineStep("pipeline created", "SH05", "pipeline"),
+    TimelineStep("release job", "SH06", "job"),
+    TimelineStep("deployed", "SH08", "deployment"),
+    TimelineStep("smoke checks", "SH10", "job", latest=True),
+    TimelineStep("validation note", "SH11", "note"),
+    TimelineStep("label added", "SH12", "label_event"),
+)
+
+
+# The weekly trend covers at most this many weeks (about fifteen months, the retention the
+# README suggests for a yearly audit).
+MAX_WEEKS = 65
+
+
+class ReportStore(ResponseReader, Protocol):
+    """What the pages read from `auditor.store.EvidenceStore` (its public read methods)."""
+
+    def runs(self, limit: int | None = None) -> list[dict[str, Any]]: ...
+
+    def report(self, run_id: int) -> Report: ...
+
+    def extras(self, run_id: int) -> dict[str, list[dict[str, Any]]]: ...
+
+
+# --------------------------------------------------------------------------------------
+# Page contexts
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvidenceView:
+    kind: str
+    id: str
+    url: str | None  # a GitLab link, or None when the stored URL is not one (shown as text)
+    at: str
+
+
+@dataclass(frozen=True)
+class FindingView:
+    rule: str
+    name: str
+    status: str
+    status_label: str
+    summary: str
+    evidence: tuple[EvidenceView, ...]
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    step: str
+    rule: str
+    status: str
+    at: str  # "" when the evidence has no time (the step did not happen or is unknown)
+    evidence: EvidenceView | None
+
+
+@dataclass(frozen=True)
+class HashRow:
+    sha256: str
+    method: str
+    url: str
+    status: int
+    fetched_at: str
+    size: int
+
+
+@dataclass(frozen=True)
+class PromotionView:
+    anchor: str
+    ref: str  # project!iid
+    project: str
+    iid: int
+    title: str
+    mr_url: str | None
+    service: str
+    verdict: str
+    verdict_label: str
+    merged_at: str
+    failing_rules: tuple[str, ...]
+    unknown_rules: tuple[str, ...]
+    lead_time: str
+    timeline: tuple[TimelineRow, ...]
+    timeline_svg: Markup | None
+    findings: tuple[FindingView, ...]
+    hashes: tuple[HashRow, ...]
+    missing_hashes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class VerdictCount:
+    verdict: str
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class RuleTally:
+    rule: str
+    name: str
+    fail: int
+    unknown: int
+    warn: int
+
+
+@dataclass(frozen=True)
+class DriftView:
+    project: str
+    short_sha: str
+    sha: str
+    url: str | None
+    title: str
+    deployed_at: str
+
+
+@dataclass(frozen=True)
+class CutOffView:
+    project: str
+    pipeline_id: int
+    job_id: int
+    url: str | None
+    at: str
+    by: str
+
+
+@dataclass(frozen=True)
+class Summary:
+    promotions: int
+    compliant: int
+    compliance_rate: str
+    verdicts: tuple[VerdictCount, ...]
+    rules: tuple[RuleTally, ...]  # rules with any fail, unknown or warn, catalog order
+    drift: int
+    cut_offs: int
+    median_lead_time: str
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: int
+    status: str
+    window_from: str
+    window_to: str
+    gitlab_url: str
+    gitlab_link: str | None
+    tool_version: str
+    rulebook: str
+    rulebook_sha256: str
+    started_at: str
+    finished_at: str
+    generated_at: str
+    services: tuple[str, ...]
+    coverage: tuple[str, ...]  # what the run could not establish, one line each
+
+
+@dataclass(frozen=True)
+class ServicePage:
+    service: str
+    file_stem: str
+    run: RunInfo
+    summary: Summary
+    promotions: tuple[PromotionView, ...]
+    drift: tuple[DriftView, ...]
+    cut_offs: tuple[CutOffView, ...]
+    trend_svg: Markup | None
+    trend_weeks: int
+    lead_time_svg: Markup | None
+    hashes_recorded: int
+
+
+@dataclass(frozen=True)
+class ServiceRow:
+    service: str
+    html: str
+    pdf: str
+    summary: Summary
+
+
+@dataclass(frozen=True)
+class IndexPage:
+    run: RunInfo
+    services: tuple[ServiceRow, ...]
+    totals: Summary
+    cut_offs: tuple[CutOffView, ...]
+    trend_svg: Markup | None
+
+
+# --------------------------------------------------------------------------------------
+# Small pure helpers
+# --------------------------------------------------------------------------------------
+
+# Anything a URL in an attribute has no business containing: whitespace, controls, quotes.
+_URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f-\x9f\"'<>\\`]")
+_FILE_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_ANCHOR_UNSAFE = re.compile(r"[^a-z0-9]+")
+
+
+def gitlab_link(url: str | None, gitlab_url: str) -> str | None:
+    """`url` when it is an http(s) URL on the run's GitLab, else None (shown as text)."""
+    if not url or _URL_FORBIDDEN.search(url):
+        return None
+    base = gitlab_url.rstrip("/")
+    try:
+        scheme = urlsplit(url).scheme.lower()
+        base_scheme = urlsplit(base).scheme.lower()
+    except ValueError:
+        return None
+    if scheme not in ("http", "https") or base_scheme not in ("http", "https"):
+        return None
+    if url != base and not url.startswith(base + "/"):
+        return None
+    return url
+
+
+def fmt_time(at: datetime | None) -> str:
+    """`2026-11-18 10:00 UTC` (seconds only when there are any)."""
+    if at is None:
+        return ""
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    spec = "%Y-%m-%d %H:%M:%S" if at.second else "%Y-%m-%d %H:%M"
+    return at.strftime(spec) + " UTC"
+
+
+def _parse(text: object) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def fmt_hours(hours: float | None) -> str:
+    if hours is None:
+        return ""
+    if hours < 1:
+        return f"{round(hours * 60)} min"
+    if hours < 48:
+        return f"{hours:.1f} h"
+    return f"{hours / 24:.1f} d"
+
+
+def rate(compliant: int, total: int) -> str:
+    return f"{100 * compliant / total:.1f}%" if total else "n/a"
+
+
+def file_stems(services: Iterable[str]) -> dict[str, str]:
+    """A safe, unique file name stem per service: `[A-Za-z0-9._-]` only, no leading dot,
+    never `index`, unique even on case-insensitive file systems."""
+    taken: set[str] = {"index"}
+    out: dict[str, str] = {}
+    for service in services:
+        base = _FILE_UNSAFE.sub("_", service).strip("._")[:80] or "service"
+        stem, n = base, 1
+        while stem.lower() in taken:
+            n += 1
+            stem = f"{base}-{n}"
+        taken.add(stem.lower())
+        out[service] = stem
+    return out
+
+
+def _anchor(n: int, project: str, iid: int) -> str:
+    slug = _ANCHOR_UNSAFE.sub("-", project.lower()).strip("-")[:60]
+    return f"p{n}-{slug}-{iid}"
+
+
+def _links(finding: Finding | None, kind: str) -> list[EvidenceLink]:
+    if finding is None:
+        return []
+    return [e for e in finding.evidence if e.kind == kind and e.at is not None]
+
+
+def _at(link: EvidenceLink) -> datetime:
+    # `_links` keeps dated links only; the fallback is there for the type checker.
+    return link.at or datetime.min.replace(tzinfo=UTC)
+
+
+def _evidence_view(link: EvidenceLink, gitlab_url: str) -> EvidenceView:
+    return EvidenceView(
+        link.kind, str(link.id), gitlab_link(link.url, gitlab_url), fmt_time(link.at)
+    )
+
+
+def _by_rule(result: PromotionResult) -> dict[str, Finding]:
+    return {f.rule: f for f in result.findings}
+
+
+def step_times(
+    result: PromotionResult,
+) -> list[tuple[TimelineStep, Finding | None, EvidenceLink | None]]:
+    """Each timeline step with its finding and the evidence link that dates it (or None)."""
+    findings = _by_rule(result)
+    out = []
+    for step in TIMELINE_STEPS:
+        finding = findings.get(step.rule)
+        links = sorted(_links(finding, step.kind), key=_at)
+        link = (links[-1] if step.latest else links[0]) if links else None
+        out.append((step, finding, link))
+    return out
+
+
+def merged_time(result: PromotionResult) -> datetime | None:
+    if result.mr.merged_at is not None:
+        return result.mr.merged_at
+    links = _links(_by_rule(result).get("SH01"), "merge_request")
+    return links[0].at if links else None
+
+
+def validated_time(result: PromotionResult) -> datetime | None:
+    """When the promotion was recorded as validated: the label's addition (the runbook's
+    formal mark for governed work), else the validation note (ungoverned services have no
+    label, only the note)."""
+    findings = _by_rule(result)
+    for rule, kind in (("SH12", "label_event"), ("SH11", "note")):
+        links = _links(findings.get(rule), kind)
+        if links:
+            return max(e.at for e in links if e.at is not None)
+    return None
+
+
+def lead_time_hours(result: PromotionResult) -> float | None:
+    merged, validated = merged_time(result), validated_time(result)
+    if merged is None or validated is None:
+        return None
+    return (validated - merged).total_seconds() / 3600
+
+
+def activity_time(result: PromotionResult) -> datetime | None:
+    """When the promotion happened, for weekly buckets: its staging deployment, else the
+    pick, else the merge."""
+    findings = _by_rule(result)
+    for rule, kind in (("SH08", "deployment"), ("SH03", "commit")):
+        links = _links(findings.get(rule), kind)
+        if links:
+            return min(e.at for e in links if e.at is not None)
+    return merged_time(result)
+
+
+def _chronological(result: PromotionResult) -> tuple[datetime, str, int]:
+    """Sort key: by merge time (unmerged last), then MR, so the report reads as a history."""
+    merged = merged_time(result) or datetime.max.replace(tzinfo=UTC)
+    return merged, result.mr.project, result.mr.iid
+
+
+def _week(at: datetime) -> date:
+    day = at.astimezone(UTC).date()
+    return day - timedelta(days=day.weekday())
+
+
+def weekly_counts(results: Iterable[PromotionResult]) -> list[charts.WeekCounts]:
+    """Per ISO week (Monday) with any promotion, the verdict counts, oldest first; weeks in
+    between with no promotion are shown as empty so the axis is true to time."""
+    buckets: dict[date, Counter[str]] = {}
+    for result in results:
+        at = activity_time(result)
+        if at is None:
+            continue
+        buckets.setdefault(_week(at), Counter())[result.verdict.value] += 1
+    if not buckets:
+        return []
+    last = max(buckets)
+    # At most MAX_WEEKS back from the newest: the store keeps a year and more, and a stray
+    # ancient timestamp must not stretch the chart over decades of empty weeks.
+    first = max(min(buckets), last - timedelta(weeks=MAX_WEEKS - 1))
+    out = []
+    week = first
+    while week <= last:
+        c = buckets.get(week, Counter())
+        compliant = c[Verdict.COMPLIANT.value]
+        failing = c[Verdict.NON_COMPLIANT.value]
+        out.append(
+            charts.WeekCounts(week, compliant, failing, sum(c.values()) - compliant - failing)
+        )
+        week += timedelta(days=7)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Building the contexts from the store
+# --------------------------------------------------------------------------------------
+
+
+def _run_row(store: ReportStore, run_id: int) -> dict[str, Any]:
+    for row in store.runs():
+        if int(row["id"]) == run_id:
+            return row
+    # store.report() raises the store's own one-line error for a missing run.
+    store.report(run_id)
+    raise LookupError(f"no run {run_id}")  # pragma: no cover - report() raised already
+
+
+def _coverage_lines(coverage: object) -> tuple[str, ...]:
+    if not isinstance(coverage, dict):
+        return ()
+    lines: list[str] = []
+    if coverage.get("error"):
+        lines.append(f"the run ended with an error: {coverage['error']}")
+    for item in coverage.get("unreadable_promotions") or ():
+        lines.append(f"could not be read: {item}")
+    for item in coverage.get("discovery_gaps") or ():
+        lines.append(f"discovery gap: {item}")
+    unknown = coverage.get("unknown_findings_by_rule") or {}
+    if isinstance(unknown, dict) and unknown:
+        parts = ", ".join(f"{rule} ×{count}" for rule, count in sorted(unknown.items()))
+        lines.append(f"findings that could not be established: {parts}")
+    return tuple(lines)
+
+
+def _rulebook_text(sha256: str) -> str:
+    book = load_rulebook()
+    if book.sha256 == sha256:
+        return f"{book.name} v{book.version}"
+    # The run used another catalog than the installed one: say so instead of implying it.
+    return "a rulebook other than the installed one"
+
+
+def _run_info(row: dict[str, Any], generated_at: datetime) -> RunInfo:
+    gitlab_url = str(row["gitlab_url"])
+    return RunInfo(
+        run_id=int(row["id"]),
+        status=str(row["status"]),
+        window_from=fmt_time(_parse(row["window_from"])),
+        window_to=fmt_time(_parse(row["window_to"])),
+        gitlab_url=gitlab_url,
+        gitlab_link=gitlab_link(gitlab_url, gitlab_url),
+        tool_version=str(row["tool_version"]),
+        rulebook=_rulebook_text(str(row["rulebook_sha256"])),
+        rulebook_sha256=str(row["rulebook_sha256"]),
+        started_at=fmt_time(_parse(row["started_at"])),
+        finished_at=fmt_time(_parse(row.get("finished_at"))),
+        generated_at=fmt_time(generated_at),
+        services=tuple(str(s) for s in row["services"]),
+        coverage=_coverage_lines(row.get("coverage")),
+    )
+
+
+def _summary(results: Sequence[PromotionResult], drift: int, cut_offs: int) -> Summary:
+    counts = Counter(r.verdict for r in results)
+    tallies: dict[str, Counter[Status]] = {}
+    names: dict[str, str] = {}
+    for result in results:
+        for f in result.findings:
+            names.setdefault(f.rule, f.name)
+            tallies.setdefault(f.rule, Counter())[f.status] += 1
+    order = [r.id for r in load_rulebook().rules]
+    rules = tuple(
+        RuleTally(rule, names[rule], t[Status.FAIL], t[Status.UNKNOWN], t[Status.WARN])
+        for rule, t in sorted(
+            tallies.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 99, kv[0])
+        )
+        if t[Status.FAIL] or t[Status.UNKNOWN] or t[Status.WARN]
+    )
+    leads = [h for h in (lead_time_hours(r) for r in results) if h is not None]
+    compliant = counts[Verdict.COMPLIANT]
+    return Summary(
+        promotions=len(results),
+        compliant=compliant,
+        compliance_rate=rate(compliant, len(results)),
+        verdicts=tuple(VerdictCount(v.value, VERDICT_LABELS[v], counts[v]) for v in Verdict),
+        rules=rules,
+        drift=drift,
+        cut_offs=cut_offs,
+        median_lead_time=fmt_hours(statistics.median(leads)) if leads else "",
+    )
+
+
+def _project_url(gitlab_url: str, project: str, tail: str) -> str | None:
+    return gitlab_link(f"{gitlab_url.rstrip('/')}/{quote(project, safe='/')}/-/{tail}", gitlab_url)
+
+
+def _cut_offs(rows: Sequence[dict[str, Any]], gitlab_url: str) -> tuple[CutOffView, ...]:
+    return tuple(
+        CutOffView(
+            project=str(r["project"]),
+            pipeline_id=int(r["pipeline_id"]),
+            job_id=int(r["job_id"]),
+            url=_project_url(gitlab_url, str(r["project"]), f"jobs/{int(r['job_id'])}"),
+            at=fmt_time(r["at"]),
+            by=str(r["by"] or ""),
+        )
+        for r in rows
+    )
+
+
+def _promotion_view(
+    n: int,
+    result: PromotionResult,
+    gitlab_url: str,
+    hashes: PromotionEvidenceHashes,
+) -> PromotionView:
+    mr = result.mr
+    anchor = _anchor(n, mr.project, mr.iid)
+    rows = []
+    points = []
+    for step, finding, link in step_times(result):
+        status = finding.status.value if finding else Status.UNKNOWN.value
+        rows.append(
+            TimelineRow(
+                step=step.label,
+                rule=step.rule,
+                status=status,
+                at=fmt_time(link.at) if link else "",
+                evidence=_evidence_view(link, gitlab_url) if link else None,
+            )
+        )
+        points.append(charts.TimelinePoint(step.label, link.at if link else None, status))
+    svg = charts.timeline_svg(points, f"tl-{anchor}")
+    return PromotionView(
+        anchor=anchor,
+        ref=f"{mr.project}!{mr.iid}",
+        project=mr.project,
+        iid=mr.iid,
+        title=mr.title or "",
+        mr_url=gitlab_link(mr.web_url, gitlab_url),
+        service=result.service,
+        verdict=result.verdict.value,
+        verdict_label=VERDICT_LABELS[result.verdict],
+        merged_at=fmt_time(merged_time(result)),
+        failing_rules=tuple(f.rule for f in result.findings if f.status is Status.FAIL),
+        unknown_rules=tuple(f.rule for f in result.findings if f.status is Status.UNKNOWN),
+        lead_time=fmt_hours(lead_time_hours(result)),
+        timeline=tuple(rows),
+        timeline_svg=Markup(svg) if svg else None,  # matplotlib escaped its text
+        findings=tuple(
+            FindingView(
+                rule=f.rule,
+                name=f.name,
+                status=f.status.value,
+                status_label=STATUS_LABELS[f.status],
+                summary=f.summary,
+                evidence=tuple(_evidence_view(e, gitlab_url) for e in f.evidence),
+            )
+            for f in result.findings
+        ),
+        hashes=tuple(
+            HashRow(r.sha256, r.method, r.url, r.status, fmt_time(r.fetched_at), r.size)
+            for r in hashes.records
+        ),
+        missing_hashes=hashes.missing,
+    )
+
+
+def _history(store: ReportStore, run_id: int) -> list[PromotionResult]:
+    """Every promotion of this run and of the earlier finished runs, each (MR, service) once
+    with its latest verdict: the data behind the weekly trend. Later runs are left out so a
+    report of an old run reads the same whenever it is rendered."""
+    latest: dict[tuple[str, int, str], PromotionResult] = {}
+    runs = sorted(
+        int(r["id"])
+        for r in store.runs()
+        if int(r["id"]) == run_id or (int(r["id"]) < run_id and r["status"] == "complete")
+    )
+    for rid in runs:
+        for result in store.report(rid).promotions:
+            latest[(result.mr.project, result.mr.iid, result.service)] = result
+    return list(latest.values())
+
+
+def _svg_markup(svg: str | None) -> Markup | None:
+    # matplotlib wrote it and escaped every text node (checked in the tests).
+    return Markup(svg) if svg else None
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """What every page of one run is built from, read from the store once."""
+
+    run: RunInfo
+    report: Report
+    extras: dict[str, list[dict[str, Any]]]
+    services: tuple[str, ...]
+    stems: dict[str, str]
+    cut_offs: tuple[CutOffView, ...]
+    history: tuple[PromotionResult, ...]
+
+
+def _load(store: ReportStore, run_id: int, generated_at: datetime | None) -> _Loaded:
+    generated = (generated_at or datetime.now(UTC)).replace(microsecond=0)
+    run = _run_info(_run_row(store, run_id), generated)
+    report = store.report(run_id)
+    services = list(run.services)
+    for result in report.promotions:
+        if result.service not in services:
+            services.append(result.service)
+    extras = store.extras(run_id)
+    return _Loaded(
+        run=run,
+        report=report,
+        extras=extras,
+        services=tuple(services),
+        stems=file_stems(services),
+        cut_offs=_cut_offs(extras["cut_offs"], run.gitlab_url),
+        history=tuple(_history(store, run_id)),
+    )
+
+
+def _drift(loaded: _Loaded, service: str) -> tuple[DriftView, ...]:
+    gitlab_url = loaded.run.gitlab_url
+    return tuple(
+        DriftView(
+            project=str(d["project"]),
+            short_sha=str(d["sha"])[:8],
+            sha=str(d["sha"]),
+            url=_project_url(gitlab_url, str(d["project"]), f"commit/{d['sha']}"),
+            title=str(d["title"] or ""),
+            deployed_at=fmt_time(d["deployed_at"]),
+        )
+        for d in loaded.extras["drift"]
+        if d["service"] == service
+    )
+
+
+def build_service_pages(
+    store: ReportStore, run_id: int, *, generated_at: datetime | None = None
+) -> list[ServicePage]:
+    """One page per service the run covered (also those with no promotion), in the run's
+    service order. `generated_at` (default now) is the only input not from the store."""
+    loaded = _load(store, run_id, generated_at)
+    index: EvidenceIndex = build_evidence_index(store, run_id)
+    pages = []
+    for service in loaded.services:
+        results = sorted(
+            (p for p in loaded.report.promotions if p.service == service), key=_chronological
+        )
+        drift = _drift(loaded, service)
+        views = tuple(
+            _promotion_view(
+                n,
+                result,
+                loaded.run.gitlab_url,
+                index.for_promotion((result.mr.project, result.mr.iid, result.service)),
+            )
+            for n, result in enumerate(results, start=1)
+        )
+        weeks = weekly_counts(p for p in loaded.history if p.service == service)
+        leads = [h for h in (lead_time_hours(r) for r in results) if h is not None]
+        stem = loaded.stems[service]
+        pages.append(
+            ServicePage(
+                service=service,
+                file_stem=stem,
+                run=loaded.run,
+                summary=_summary(results, len(drift), len(loaded.cut_offs)),
+                promotions=views,
+                drift=drift,
+                cut_offs=loaded.cut_offs,
+                trend_svg=_svg_markup(charts.trend_svg(weeks, f"trend-{stem}")),
+                trend_weeks=len(weeks),
+                lead_time_svg=_svg_markup(charts.lead_time_svg(leads, f"lead-{stem}")),
+                hashes_recorded=sum(len(v.hashes) + len(v.missing_hashes) for v in views),
+            )
+        )
+    return pages
+
+
+def build_index_page(
+    store: ReportStore, run_id: int, *, generated_at: datetime | None = None
+) -> IndexPage:
+    """The page across the run's services, linking each service's HTML and PDF."""
+    loaded = _load(store, run_id, generated_at)
+    rows = []
+    for service in loaded.services:
+        results = [p for p in loaded.report.promotions if p.service == service]
+        stem = loaded.stems[service]
+        summary = _summary(results, len(_drift(loaded, service)), len(loaded.cut_offs))
+        rows.append(ServiceRow(service, f"{stem}.html", f"{stem}.pdf", summary))
+    return IndexPage(
+        run=loaded.run,
+        services=tuple(rows),
+        totals=_summary(
+            loaded.report.promotions, len(loaded.extras["drift"]), len(loaded.cut_offs)
+        ),
+        cut_offs=loaded.cut_offs,
+        trend_svg=_svg_markup(charts.trend_svg(weekly_counts(loaded.history), "trend-all")),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------------------
+
+
+@cache
+def environment() -> Environment:
+    """The report templates: autoescaped, strict about undefined names."""
+    return Environment(
+        loader=FileSystemLoader(str(data_dir("reports"))),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _css() -> Markup:
+    text = (Path(data_dir("reports")) / "report.css").read_text(encoding="utf-8")
+    if "</" in text:
+        # Our own file, but a `</style>` in it would end the element early.
+        raise ValueError("report.css must not contain '</'")
+    return Markup(text)  # our shipped stylesheet, not data
+
+
+def render_service(page: ServicePage) -> str:
+    return environment().get_template("service.html.j2").render(page=page, css=_css())
+
+
+def render_index(page: IndexPage) -> str:
+    return environment().get_template("index.html.j2").render(page=page, css=_css())
