@@ -614,18 +614,28 @@ def simulator_serve(
 
 
 @app.command()
-def demo() -> None:
-    """Audit a handful of MRs in a bundled simulated GitLab: no GitLab of your own needed."""
+def demo(
+    out: Annotated[
+        Path, typer.Option("--out", help="Where the demo's evidence store and HTML/PDF reports go.")
+    ] = Path("auditor-demo"),
+) -> None:
+    """Audit a bundled simulated GitLab: three MRs checked, then a week swept into a store
+    and its reports written. No GitLab of your own needed."""
 
     def run() -> int:
         from rich.console import Console
 
         from auditor.audit import check_mr, parse_target
+        from auditor.discover import Window
         from auditor.gitlab.client import ReadOnlySession, connect
         from auditor.gitlab.source import GitLabSource
+        from auditor.report import sweep_summary
         from auditor.report.table import print_table
+        from auditor.simulator.flows import MONDAY
         from auditor.simulator.server import SimulatorServer
         from auditor.simulator.worlds import build_world, config_toml, load_module, services_of
+        from auditor.store import EvidenceStore
+        from auditor.sweep import Sweep
 
         console = Console()
         module = load_module("demo")
@@ -645,6 +655,21 @@ def demo() -> None:
                 report = check_mr(src, settings, target, services, world.now)
                 console.rule(f"auditor check {text}")
                 print_table(report, console)
+
+            console.rule(f"auditor sweep --from {MONDAY:%Y-%m-%d} --db {out / 'auditor.db'}")
+            out.mkdir(parents=True, exist_ok=True)
+            with EvidenceStore(out / "auditor.db") as store, store.exclusive("sweep"):
+                session = ReadOnlySession()
+                source = GitLabSource(connect(settings, session), cache=store)
+                result = Sweep(source, session, settings, store).run(
+                    Window(MONDAY, world.now), list(settings.services), world.now
+                )
+                sweep_summary.print_summary(result, console)
+                if result.run_id is not None:
+                    written = write_site(store, result.run_id, out, bundle=False)
+                    console.print(
+                        f"reports: {len(written)} files; open {out / 'index.html'}", markup=False
+                    )
         return 0
 
     raise typer.Exit(_guarded(run))

@@ -229,8 +229,10 @@ def test_services_outside_the_changed_paths_are_skipped_unless_named(tmp_path: P
         assert promotions[0]["verdict"] == "non_compliant"  # its release job never ran
 
 
-def test_demo_audits_three_mrs_and_shows_each_verdict() -> None:
-    result = CliRunner().invoke(app, ["demo"], env={"COLUMNS": "120"})
+def test_demo_audits_three_mrs_and_shows_each_verdict(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["demo", "--out", str(tmp_path / "demo")], env={"COLUMNS": "120"}
+    )
     assert result.exit_code == 0, result.output
     for text in (
         "evenergi/vemo-core!1",
@@ -242,6 +244,11 @@ def test_demo_audits_three_mrs_and_shows_each_verdict() -> None:
     ):
         assert text in result.stdout, text
     assert "glpat-" not in result.stdout
+    # and it ends by writing the week's reports
+    written = sorted(p.name for p in (tmp_path / "demo").iterdir())
+    for name in ("index.html", "vemo-core.html", "vemo-core.pdf", "charge-api.pdf"):
+        assert name in written
+    assert "open " in result.stdout and "index.html" in result.stdout
 
 
 def test_simulator_serve_prints_url_and_token_and_serves_python_gitlab() -> None:
