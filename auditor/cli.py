@@ -248,7 +248,7 @@ def sweep(
         err = Console(stderr=True)
         with store, store.exclusive("sweep"):
             session = ReadOnlySession()
-            src = GitLabSource(connect(settings, session), cache=store)
+            src = GitLabSource(connect(settings, session), cache=store, session=session)
             if err.is_terminal:
                 with RichProgress(err) as progress:
                     result = Sweep(src, session, settings, store, concurrency, progress).run(
@@ -660,7 +660,7 @@ def demo(
             out.mkdir(parents=True, exist_ok=True)
             with EvidenceStore(out / "auditor.db") as store, store.exclusive("sweep"):
                 session = ReadOnlySession()
-                source = GitLabSource(connect(settings, session), cache=store)
+                source = GitLabSource(connect(settings, session), cache=store, session=session)
                 result = Sweep(source, session, settings, store).run(
                     Window(MONDAY, world.now), list(settings.services), world.now
                 )

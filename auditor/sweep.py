@@ -236,13 +236,17 @@ class Sweep:
         failures: list[str] = []
         self.progress.phase("collect", len(targets))
 
-        def gather(target: tuple[str, str, int]) -> tuple[PromotionEvidence, float, int]:
+        def gather(
+            target: tuple[str, str, int],
+        ) -> tuple[PromotionEvidence, float, int, set[str]]:
             service, project, iid = target
             before = self.session.requests_by_thread()
             start = time.monotonic()
+            self.src.track_evidence()
             mr = self.src.merge_request(project, iid)
             evidence = collector.collect(self.settings.services[service], mr)
-            return evidence, time.monotonic() - start, self.session.requests_by_thread() - before
+            spent = self.session.requests_by_thread() - before
+            return evidence, time.monotonic() - start, spent, self.src.evidence()
 
         self.progress.phase("evaluate", len(targets))
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="collect") as pool:
@@ -250,7 +254,7 @@ class Sweep:
             for future in as_completed(futures):
                 service, project, iid = futures[future]
                 try:
-                    evidence, seconds, requests = future.result()
+                    evidence, seconds, requests, digests = future.result()
                 except GitLabUnusable as exc:
                     failures.append(f"{project}!{iid} ({service}): {exc}")
                     self.progress.advance("collect", f"{project}!{iid}: unreadable")
@@ -265,7 +269,7 @@ class Sweep:
                 summary.seconds += seconds
                 summary.requests += requests
                 if self.store is not None:
-                    self.store.record_promotion(run_id, result)
+                    self.store.record_promotion(run_id, result, sorted(digests))
                 self._flush_responses()
                 self.progress.advance("evaluate", f"{project}!{iid} {result.verdict.value}")
 

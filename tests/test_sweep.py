@@ -120,6 +120,11 @@ def test_store_keeps_the_evidence_and_history_reads_it(long_world: Served, tmp_p
         (run,) = store.runs()
         assert run["status"] == "complete"
         stored = store.report(run["id"])
+        # every promotion names the GitLab responses its findings rest on, all kept
+        rows = store.promotions(run_id=run["id"])
+        assert all(r["evidence_sha256"] for r in rows)
+        digests = {d for r in rows for d in r["evidence_sha256"]}
+        assert all(store.response(d) is not None for d in list(digests)[:50])
         assert {
             (p.mr.project, p.mr.iid, p.service): p.verdict.value for p in stored.promotions
         } == verdicts(doc)

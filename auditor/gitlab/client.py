@@ -116,6 +116,13 @@ class ReadOnlySession(requests.Session):
         """Responses received by the calling thread (per-promotion request counts)."""
         return int(getattr(self._local, "count", 0))
 
+    def thread_digests(self) -> list[str]:
+        """SHA-256s of the responses the calling thread received, in order (append-only:
+        take its length as a mark, slice after a call to see what that call read)."""
+        if not hasattr(self._local, "digests"):
+            self._local.digests = []
+        return self._local.digests  # type: ignore[no-any-return]
+
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         # A second gate for anything that bypasses request() (prepared requests, adapters).
         if (request.method or "").upper() not in READ_METHODS:
@@ -143,6 +150,7 @@ class ReadOnlySession(requests.Session):
         )
         with self._lock:
             self.responses.append(raw)
+        self.thread_digests().append(raw.sha256)
 
     @property
     def request_count(self) -> int:

@@ -35,6 +35,7 @@ from auditor.evidence import (
     Pipeline,
     Unavailable,
 )
+from auditor.gitlab.client import ReadOnlySession
 
 T = TypeVar("T")
 Raw = Any  # JSON as GitLab sent it: dicts, lists, strings, booleans
@@ -54,7 +55,7 @@ class GitLabUnusable(Exception):
 class SourceCache(Protocol):
     """Where raw answers outlive a run (the evidence store implements it)."""
 
-    def cache_get(self, key: str) -> tuple[object, str | None] | None: ...
+    def cache_entry(self, key: str) -> tuple[object, str | None, str | None] | None: ...
 
     def cache_put(
         self, key: str, value: object, version: str | None, response_sha256: str | None = None
@@ -92,9 +93,19 @@ def _attrs(items: Iterable[Any]) -> list[dict[str, Any]]:
 
 
 class GitLabSource:
-    def __init__(self, gl: gitlab.Gitlab, cache: SourceCache | None = None) -> None:
+    def __init__(
+        self,
+        gl: gitlab.Gitlab,
+        cache: SourceCache | None = None,
+        session: ReadOnlySession | None = None,
+    ) -> None:
         self.gl = gl
         self.cache = cache
+        self.session = session
+        # the SHA-256s of the GitLab responses behind each answer, and per thread the
+        # answers used since `track_evidence()`: what a promotion's findings rest on
+        self._digests: dict[tuple[Any, ...], tuple[str, ...]] = {}
+        self._used = threading.local()
         # projects whose MRs changed since the last sync are known, and which ones did
         self.changed_mrs: dict[str, set[int]] = {}
         self._memo: dict[tuple[Any, ...], Any] = {}
@@ -119,14 +130,22 @@ class GitLabSource:
     ) -> T | Unavailable:
         """Answer `key` once per run. A durable answer (version not NOT_DURABLE) is read
         from the cache when `reuse` allows and stored there when `keep` allows."""
-        if key in self._memo:
-            return self._memo[key]
-        with self._key_lock(key):
-            if key in self._memo:
-                return self._memo[key]
-            value = self._fetch(key, what, fetch, parse, version, reuse, keep)
-            self._memo[key] = value
-            return value
+        if key not in self._memo:
+            with self._key_lock(key):
+                if key not in self._memo:
+                    self._memo[key] = self._fetch(key, what, fetch, parse, version, reuse, keep)
+        used = getattr(self._used, "digests", None)
+        if used is not None:
+            used.update(self._digests.get(key, ()))
+        return self._memo[key]
+
+    def track_evidence(self) -> None:
+        """Start collecting, for the calling thread, the responses behind every answer."""
+        self._used.digests = set()
+
+    def evidence(self) -> set[str]:
+        """The SHA-256s of the responses behind the answers used since track_evidence()."""
+        return set(getattr(self._used, "digests", None) or ())
 
     def _fetch(
         self,
@@ -141,18 +160,27 @@ class GitLabSource:
         durable = version is not NOT_DURABLE and self.cache is not None
         cache_key = json.dumps(key, default=str)
         if durable and reuse:
-            hit = self.cache.cache_get(cache_key)  # type: ignore[union-attr]
+            hit = self.cache.cache_entry(cache_key)  # type: ignore[union-attr]
             if hit is not None and (version is IMMUTABLE or hit[1] == version):
                 self.cache_hits += 1
+                self._digests[key] = tuple((hit[2] or "").split())
                 return parse(hit[0])
+        digests = self.session.thread_digests() if self.session is not None else []
+        mark = len(digests)
         try:
             raw = fetch()
         except GitlabAuthenticationError:
             raise GitLabUnusable(TOKEN_REJECTED) from None
         except (GitlabError, requests.RequestException) as exc:
             return Unavailable(what, _reason(exc))
+        self._digests[key] = tuple(digests[mark:])
         if durable and (keep is None or keep(raw)):
-            self.cache.cache_put(cache_key, raw, None if version is IMMUTABLE else str(version))  # type: ignore[union-attr]
+            self.cache.cache_put(  # type: ignore[union-attr]
+                cache_key,
+                raw,
+                None if version is IMMUTABLE else str(version),
+                " ".join(self._digests[key]) or None,
+            )
         return parse(raw)
 
     def _project(self, path: str) -> Any:
