@@ -31,9 +31,6 @@ class Org:
     rm: User
     environments: dict[str, str] = field(default_factory=dict)  # service -> environment
 
-    def project_of(self, service: str) -> SimProject:
-        return self.projects[service]
-
 
 @dataclass
 class Flow:

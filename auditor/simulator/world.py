@@ -10,7 +10,6 @@ downstream pipeline, a deploy job with an environment records a deployment.
 
 from __future__ import annotations
 
-import fnmatch
 import itertools
 import tempfile
 from dataclasses import dataclass, field
@@ -580,9 +579,6 @@ class World:
         )
         project.deployments.append(d)
         return d
-
-    def jobs_matching(self, pipeline: SimPipeline, pattern: str) -> list[SimJob]:
-        return [j for j in pipeline.jobs() if fnmatch.fnmatch(j.name, pattern)]
 
 
 def utc(text: str) -> datetime:
