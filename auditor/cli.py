@@ -515,7 +515,9 @@ def signoff(
             "--run", help="Run id (default: the newest complete run covering the service)."
         ),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="markdown or json.")] = "markdown",
+    fmt: Annotated[
+        str, typer.Option("--format", help="markdown, json, html or pdf (pdf needs --output).")
+    ] = "markdown",
     output: Annotated[
         Path | None, typer.Option("--output", help="Write the page here instead of stdout.")
     ] = None,
@@ -539,8 +541,10 @@ def signoff(
         )
         from auditor.signoff import to_dict as signoff_dict
 
-        if fmt not in ("markdown", "json"):
-            raise ConfigError("--format must be markdown or json")
+        if fmt not in ("markdown", "json", "html", "pdf"):
+            raise ConfigError("--format must be markdown, json, html or pdf")
+        if fmt == "pdf" and output is None:
+            raise ConfigError("--format pdf needs --output PATH")
         settings = load_settings(find_config(state.config, os.environ))
         if service not in settings.services:
             known = ", ".join(sorted(settings.services))
@@ -567,6 +571,17 @@ def signoff(
         ctx = decide_signoff(stored, since, service=service, staging=staging, extras=extras)
         if fmt == "json":
             _emit(json.dumps(signoff_dict(ctx), indent=2) + "\n", output)
+        elif fmt in ("html", "pdf"):
+            from auditor.report.signoff_page import render_signoff_html
+
+            html = render_signoff_html(ctx, ctx.gitlab_url)
+            if fmt == "pdf":
+                from auditor.report.pdf import render_pdf
+
+                assert output is not None
+                render_pdf(html, output)
+            else:
+                _emit(html, output)
         else:
             _emit(render_signoff_markdown(ctx), output)
         return signoff_exit_code(ctx)

@@ -769,7 +769,8 @@ def environment() -> Environment:
     )
 
 
-def _css() -> Markup:
+def stylesheet() -> Markup:
+    """The shipped report.css, ready to inline in a page's `<style>` (as `css`)."""
     text = (Path(data_dir("reports")) / "report.css").read_text(encoding="utf-8")
     if "</" in text:
         # Our own file, but a `</style>` in it would end the element early.
@@ -778,8 +779,8 @@ def _css() -> Markup:
 
 
 def render_service(page: ServicePage) -> str:
-    return environment().get_template("service.html.j2").render(page=page, css=_css())
+    return environment().get_template("service.html.j2").render(page=page, css=stylesheet())
 
 
 def render_index(page: IndexPage) -> str:
-    return environment().get_template("index.html.j2").render(page=page, css=_css())
+    return environment().get_template("index.html.j2").render(page=page, css=stylesheet())
