@@ -348,9 +348,26 @@ def _open_store(db: Path) -> EvidenceStore:
     return EvidenceStore(db)
 
 
-def _pick_run(store: EvidenceStore, run_id: int | None, service: str | None = None) -> int:
-    """--run, else the newest complete run (covering `service` when given)."""
+def _pick_run(
+    store: EvidenceStore,
+    run_id: int | None,
+    service: str | None = None,
+    window: tuple[datetime, datetime] | None = None,
+) -> int:
+    """--run, else the newest complete run (covering `service` and `window` when given)."""
     runs = store.runs()
+    if window is not None:
+        runs = [
+            r
+            for r in runs
+            if _stored_time(r["window_from"]) <= window[0]
+            and _stored_time(r["window_to"]) >= window[1]
+        ]
+        if not runs:
+            raise ConfigError(
+                f"no run in {store.path} covers {window[0]:%Y-%m-%d %H:%M} to "
+                f"{window[1]:%Y-%m-%d %H:%M} UTC; sweep that window first"
+            )
     if run_id is not None:
         if not any(r["id"] == run_id for r in runs):
             raise ConfigError(f"no run {run_id} in {store.path} (see auditor history --runs)")
@@ -360,6 +377,15 @@ def _pick_run(store: EvidenceStore, run_id: int | None, service: str | None = No
             return int(r["id"])
     covering = f" covering {service}" if service else ""
     raise ConfigError(f"no complete run in {store.path}{covering}; run auditor sweep first")
+
+
+def _stored_time(value: str | datetime) -> datetime:
+    at = (
+        value
+        if isinstance(value, datetime)
+        else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    )
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def _export(report: Report, extras: dict[str, Any], fmt: str) -> str:
@@ -422,6 +448,14 @@ def report(
     output: Annotated[
         Path | None, typer.Option("--output", help="Write the export here instead of stdout.")
     ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Instead of --run: the newest complete run whose window covers --from..--to.",
+        ),
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Window end, inclusive.")] = None,
 ) -> None:
     """Reports of a stored sweep run; never touches GitLab."""
 
@@ -433,8 +467,16 @@ def report(
         chosen = fmt or "json"
         if chosen not in EXPORT_FORMATS:
             raise ConfigError(f"--format must be one of {', '.join(EXPORT_FORMATS)}")
+        window = None
+        if start or end:
+            if run_id is not None:
+                raise ConfigError("use --run or --from/--to, not both")
+            from auditor.dates import parse_window
+
+            chosen_window = parse_window(None, start, end, None, datetime.now(UTC))
+            window = (chosen_window.start, chosen_window.end)
         with _open_store(db) as store:
-            rid = _pick_run(store, run_id)
+            rid = _pick_run(store, run_id, window=window)
             stored = store.report(rid)
             if out is None:
                 _emit(_export(stored, store.extras(rid), chosen), output)
@@ -507,7 +549,13 @@ def signoff(
         str | None,
         typer.Option("--from", help="Promotions since (default: the last cut-off the run saw)."),
     ] = None,
-    end: Annotated[str | None, typer.Option("--to", hidden=True, help="Not used yet.")] = None,
+    release: Annotated[
+        str | None,
+        typer.Option(
+            "--release",
+            help="Sign off this release commit: only the promotions and drift it carries.",
+        ),
+    ] = None,
     db: Annotated[Path, typer.Option("--db", help="The evidence store.")] = Path("auditor.db"),
     run_id: Annotated[
         int | None,
@@ -537,6 +585,7 @@ def signoff(
             decide_signoff,
             last_cut_off,
             render_signoff_markdown,
+            restrict_to_release,
             signoff_exit_code,
         )
         from auditor.signoff import to_dict as signoff_dict
@@ -553,13 +602,22 @@ def signoff(
             rid = _pick_run(store, run_id, service)
             stored = store.report(rid)
             extras = store.extras(rid)
+        svc = settings.services[service]
+        src = GitLabSource(connect(settings, ReadOnlySession()))
+        if release:
+
+            def contains(sha: str) -> bool | None:
+                answer = src.is_ancestor(svc.project, sha, release)
+                return answer if isinstance(answer, bool) else None
+
+            stored, extras = restrict_to_release(stored, extras, contains)
         since = (
             _parse_now(start)
             if start
+            else None
+            if release
             else last_cut_off(extras["cut_offs"], until=stored.generated_at)
         )
-        svc = settings.services[service]
-        src = GitLabSource(connect(settings, ReadOnlySession()))
         found = src.last_successful_deployment(
             svc.project, svc.policy.staging_environment, _parse_now(now)
         )

@@ -17,8 +17,8 @@ A promotion whose time cannot be told is kept in scope rather than dropped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -396,3 +396,30 @@ def render_signoff_markdown(ctx: SignoffContext) -> str:
         "- Reason / exception: ",
     ]
     return "\n".join(lines) + "\n"
+
+
+def restrict_to_release(
+    report: Report,
+    extras: Mapping[str, Sequence[Mapping[str, Any]]],
+    contains: Callable[[str], bool | None],
+) -> tuple[Report, dict[str, list[Mapping[str, Any]]]]:
+    """Only what the release commit being signed off carries: the promotions whose pick
+    (SH03's evidence) and the drift commits that `contains(sha)` says are in it. Where that
+    cannot be established (None) the item stays in scope: a sign-off must not lose a
+    violation because GitLab did not answer."""
+
+    def kept(result: PromotionResult) -> bool:
+        picks = [
+            str(link.id)
+            for f in result.findings
+            if f.rule == "SH03"
+            for link in f.evidence
+            if link.kind == "commit"
+        ]
+        answers = [contains(sha) for sha in picks]
+        return not picks or any(a is not False for a in answers)
+
+    promotions = tuple(p for p in report.promotions if kept(p))
+    drift = [row for row in extras.get("drift", ()) if contains(str(row["sha"])) is not False]
+    narrowed = {**{k: list(v) for k, v in extras.items()}, "drift": drift}
+    return replace(report, promotions=promotions), narrowed

@@ -293,3 +293,43 @@ def test_clean_markdown_offers_plain_approval() -> None:
     assert "**Ready for sign-off**" in page
     assert "recorded exception" not in page
     assert "What blocks sign-off\n\nNothing." in page
+
+
+def test_release_scope_keeps_what_the_release_carries_and_what_cannot_be_told() -> None:
+    """--release SHA: a promotion whose pick the release does not contain drops out; one
+    whose ancestry GitLab did not answer stays (a sign-off must not lose a violation)."""
+    from auditor.findings import EvidenceLink, Finding, MRSummary, PromotionResult, Report
+    from auditor.signoff import restrict_to_release
+
+    def promotion(iid: int, pick: str, verdict: Verdict) -> PromotionResult:
+        sh03 = Finding(
+            "SH03",
+            "hotfix-on-release",
+            Status.PASS,
+            "on release",
+            (EvidenceLink("commit", pick, None, None),),
+        )
+        return PromotionResult(
+            MRSummary("g/p", iid, f"fix {iid}", "u", None), "svc", verdict, (sh03,)
+        )
+
+    report = Report(
+        "https://g",
+        datetime(2026, 11, 26, tzinfo=UTC),
+        "0.1.0",
+        (
+            promotion(1, "a" * 40, Verdict.COMPLIANT),
+            promotion(2, "b" * 40, Verdict.NON_COMPLIANT),
+            promotion(3, "c" * 40, Verdict.NON_COMPLIANT),
+        ),
+    )
+    answers = {"a" * 40: True, "b" * 40: False, "c" * 40: None, "d" * 40: False}
+    extras = {
+        "drift": [
+            {"project": "g/p", "service": "svc", "sha": "d" * 40, "title": "x", "deployed_at": None}
+        ],
+        "cut_offs": [],
+    }
+    narrowed, rest = restrict_to_release(report, extras, answers.get)
+    assert [p.mr.iid for p in narrowed.promotions] == [1, 3]
+    assert rest["drift"] == []

@@ -4,6 +4,7 @@ text as text and loads nothing."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,3 +101,44 @@ def test_pdf_needs_output(signed: Signed) -> None:
     assert result.exit_code == 2
     assert "--output" in result.output and len(result.output.strip().splitlines()) == 1
     assert not list(signed.tmp.glob("*.pdf"))[1:]  # nothing but the fixture's x.pdf
+
+
+def test_signoff_of_a_release_commit_scopes_to_what_it_carries(tmp_path: Path) -> None:
+    """The first hotfix's deployment commit carries !1's pick but not !2's."""
+    for served in serve("failed_reverted_corrected", tmp_path):
+        db = tmp_path / "a.db"
+        served.run(
+            "sweep",
+            "--from",
+            "2026-11-16",
+            "--to",
+            "2026-11-22",
+            "--db",
+            str(db),
+            "--format",
+            "json",
+            "--now",
+            served.world.now.isoformat(),
+        )
+        project = served.world.projects["evenergi/vemo-core"]
+        first = next(d for d in project.deployments if d.created_at.day == 18)
+        now = served.world.now.isoformat()
+        scoped = served.run(
+            "signoff",
+            "--service",
+            "vemo-core",
+            "--db",
+            str(db),
+            "--release",
+            first.sha,
+            "--format",
+            "json",
+            "--now",
+            now,
+        )
+        doc = json.loads(scoped.stdout)
+        assert [p["iid"] for p in doc["promotions"]] == [1]
+        whole = served.run(
+            "signoff", "--service", "vemo-core", "--db", str(db), "--format", "json", "--now", now
+        )
+        assert [p["iid"] for p in json.loads(whole.stdout)["promotions"]] == [1, 2]

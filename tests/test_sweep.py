@@ -369,3 +369,29 @@ def test_sweep_worlds_find_exactly_what_they_hold(name: str, tmp_path: Path) -> 
         assert result.exit_code == (
             1 if "non_compliant" in worst else 3 if worst - {"compliant"} else 0
         )
+
+
+def test_report_picks_the_run_that_covers_a_window(tmp_path: Path) -> None:
+    for served in serve("by_the_book", tmp_path):
+        db = tmp_path / "a.db"
+        sweep(served, db)
+        covered = served.run(
+            "report",
+            "--db",
+            str(db),
+            "--from",
+            "2026-11-17",
+            "--to",
+            "2026-11-20",
+            "--format",
+            "csv",
+        )
+        assert covered.exit_code == 0 and "evenergi/vemo-core,1,vemo-core" in covered.stdout
+        outside = served.run(
+            "report", "--db", str(db), "--from", "2026-10-01", "--to", "2026-10-07"
+        )
+        assert outside.exit_code == 2 and "no run in" in outside.stderr
+        both = served.run(
+            "report", "--db", str(db), "--run", "1", "--from", "2026-11-17", "--to", "2026-11-20"
+        )
+        assert both.exit_code == 2
