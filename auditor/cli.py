@@ -360,8 +360,8 @@ def _pick_run(
         runs = [
             r
             for r in runs
-            if _stored_time(r["window_from"]) <= window[0]
-            and _stored_time(r["window_to"]) >= window[1]
+            if _window_bound(r["window_from"]) <= window[0]
+            and _window_bound(r["window_to"]) >= window[1]
         ]
         if not runs:
             raise ConfigError(
@@ -379,13 +379,11 @@ def _pick_run(
     raise ConfigError(f"no complete run in {store.path}{covering}; run auditor sweep first")
 
 
-def _stored_time(value: str | datetime) -> datetime:
-    at = (
-        value
-        if isinstance(value, datetime)
-        else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    )
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+def _window_bound(value: object) -> datetime:
+    from auditor.report.json_report import parse_timestamp
+
+    at = value if isinstance(value, datetime) else parse_timestamp(value)
+    return at or datetime.min.replace(tzinfo=UTC)
 
 
 def _export(report: Report, extras: dict[str, Any], fmt: str) -> str:

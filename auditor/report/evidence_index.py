@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from auditor.report.json_report import parse_timestamp
+
 PromotionKey = tuple[str, int, str]  # (project, iid, service)
 
 
@@ -61,16 +63,6 @@ class EvidenceIndex:
         return sum(p.total for p in self.promotions.values())
 
 
-def _parse(text: object) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _record(row: dict[str, Any]) -> EvidenceRecord:
     body = row.get("body") or b""
     return EvidenceRecord(
@@ -78,7 +70,7 @@ def _record(row: dict[str, Any]) -> EvidenceRecord:
         method=str(row["method"]),
         url=str(row["url"]),
         status=int(row["status"]),
-        fetched_at=_parse(row.get("fetched_at")),
+        fetched_at=parse_timestamp(row.get("fetched_at")),
         size=len(body),
     )
 

@@ -40,16 +40,13 @@ from auditor.report.evidence_index import (
     ResponseReader,
     build_evidence_index,
 )
+from auditor.report.json_report import parse_timestamp
+from auditor.report.markdown import VERDICT_MARKERS
 from auditor.resources import data_dir
 from auditor.rulebook import load_rulebook
 
-VERDICT_LABELS: dict[Verdict, str] = {
-    Verdict.COMPLIANT: "COMPLIANT",
-    Verdict.NON_COMPLIANT: "NON-COMPLIANT",
-    Verdict.INCOMPLETE: "INCOMPLETE",
-    Verdict.IN_PROGRESS: "IN PROGRESS",
-    Verdict.NOT_PROMOTED: "NOT PROMOTED",
-}
+# the same words as the Markdown and table outputs
+VERDICT_LABELS: dict[Verdict, str] = VERDICT_MARKERS
 STATUS_LABELS: dict[Status, str] = {
     Status.PASS: "pass",
     Status.FAIL: "FAIL",
@@ -295,16 +292,6 @@ def fmt_time(at: datetime | None) -> str:
     return at.strftime(spec) + " UTC"
 
 
-def _parse(text: object) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def fmt_hours(hours: float | None) -> str:
     if hours is None:
         return ""
@@ -495,15 +482,15 @@ def _run_info(row: dict[str, Any], generated_at: datetime) -> RunInfo:
     return RunInfo(
         run_id=int(row["id"]),
         status=str(row["status"]),
-        window_from=fmt_time(_parse(row["window_from"])),
-        window_to=fmt_time(_parse(row["window_to"])),
+        window_from=fmt_time(parse_timestamp(row["window_from"])),
+        window_to=fmt_time(parse_timestamp(row["window_to"])),
         gitlab_url=gitlab_url,
         gitlab_link=gitlab_link(gitlab_url, gitlab_url),
         tool_version=str(row["tool_version"]),
         rulebook=_rulebook_text(str(row["rulebook_sha256"])),
         rulebook_sha256=str(row["rulebook_sha256"]),
-        started_at=fmt_time(_parse(row["started_at"])),
-        finished_at=fmt_time(_parse(row.get("finished_at"))),
+        started_at=fmt_time(parse_timestamp(row["started_at"])),
+        finished_at=fmt_time(parse_timestamp(row.get("finished_at"))),
         generated_at=fmt_time(generated_at),
         services=tuple(str(s) for s in row["services"]),
         coverage=_coverage_lines(row.get("coverage")),

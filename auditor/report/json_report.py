@@ -26,6 +26,18 @@ CUT_OFF_KEYS = ("project", "pipeline_id", "job_id", "at", "by")
 REVERT_KEYS = ("project", "service", "sha", "reverts", "deployed_at")
 
 
+def parse_timestamp(text: object) -> datetime | None:
+    """The inverse of format_timestamp for stored values: ISO 8601 with `Z` or an offset,
+    naive read as UTC; anything else is None."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def format_timestamp(value: datetime) -> str:
     """ISO 8601 in UTC with a `Z`, e.g. `2026-11-26T15:00:00Z`.
 

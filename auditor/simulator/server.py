@@ -328,21 +328,8 @@ PIPELINE_STATUSES = (
     "canceling",
     "waiting_for_callback",
 )
-JOB_SCOPES = (
-    "created",
-    "waiting_for_resource",
-    "preparing",
-    "pending",
-    "running",
-    "success",
-    "failed",
-    "canceled",
-    "skipped",
-    "manual",
-    "scheduled",
-    "canceling",
-    "waiting_for_callback",
-)
+# jobs' `scope[]` takes the same statuses as pipelines' `status`
+JOB_SCOPES = PIPELINE_STATUSES
 PIPELINE_SOURCES = (
     "push",
     "web",
