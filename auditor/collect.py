@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from auditor.config import Service, Settings
-from auditor.derive import first_pick, staging_deployment
+from auditor.derive import bases, first_pick, staging_deployment
 from auditor.evidence import (
     CherryPick,
     Commit,
@@ -197,26 +197,12 @@ class Collector:
         self, service: Service, deployments: tuple[Deployment, ...], previous: Deployment | None
     ) -> dict[int, tuple[Commit, ...] | Unavailable]:
         """What each deployment added since the last successful one before it."""
-        out: dict[int, tuple[Commit, ...] | Unavailable] = {}
-        base = previous
-        for d in deployments:
-            if base is not None:
-                out[d.id] = self.src.compare(service.project, base.sha, d.sha)
-            if d.status == "success":
-                base = d
-        return out
-
-    @staticmethod
-    def _base_of(
-        d: Deployment, deployments: tuple[Deployment, ...], previous: Deployment | None
-    ) -> Deployment | None:
-        base = previous
-        for x in deployments:
-            if x.id >= d.id:
-                break
-            if x.status == "success":
-                base = x
-        return base
+        based = bases(deployments, previous)
+        return {
+            d.id: self.src.compare(service.project, base.sha, d.sha)
+            for d in deployments
+            if (base := based[d.id]) is not None
+        }
 
     # -- orchestration --------------------------------------------------------------------
     def _orchestration(
@@ -342,7 +328,7 @@ class Collector:
             return None
         if isinstance(previous, Unavailable):
             return previous
-        base = self._base_of(d, ev.deployments, previous)
+        base = bases(ev.deployments, previous)[d.id]
         if base is None:
             return None
         added = ranges.get(d.id) or self.src.compare(ev.service.project, base.sha, d.sha)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -105,6 +106,21 @@ def staging_deployment(ev: PromotionEvidence) -> Deployment | None:
         if d.created_at >= pick.reached_release_at and contains_hotfix(ev, d.sha):
             return d
     return None
+
+
+def bases(
+    deployments: Sequence[Deployment], previous: Deployment | None
+) -> dict[int, Deployment | None]:
+    """Each deployment's base, by id: the last successful deployment before it (what staging
+    ran when it started), `previous` for the first. What a deployment added is the compare
+    of its base and its commit."""
+    out: dict[int, Deployment | None] = {}
+    base = previous
+    for d in sorted(deployments, key=lambda x: x.id):
+        out[d.id] = base
+        if d.status == "success":
+            base = d
+    return out
 
 
 def deployments_after(ev: PromotionEvidence, d: Deployment) -> list[Deployment]:

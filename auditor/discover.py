@@ -24,6 +24,7 @@ from typing import Any
 
 from auditor.collect import release_job_pattern
 from auditor.config import Service, Settings
+from auditor.derive import bases
 from auditor.evidence import Commit, Deployment, MRRef, Unavailable
 from auditor.gitlab.source import GitLabSource, gitlab_time
 from auditor.lineage import picked_from, reverted
@@ -181,8 +182,9 @@ class Discoverer:
             return
         seen: set[str] = set()
         carried: set[int] = set()
-        base = previous
+        based = bases(deployments, previous)
         for d in deployments:
+            base = based[d.id]
             if base is None:
                 found.gaps.append(
                     Unavailable(
@@ -196,8 +198,6 @@ class Discoverer:
                 seen.update(r["id"] for r in fresh)
                 if self._apply(service, d, fresh, found):
                     carried.add(d.id)
-            if d.status == "success":
-                base = d
         for d in deployments:
             if d.id not in carried and d.status == "success":
                 found.idle_deployments.append((service.name, d.id))
