@@ -3,17 +3,20 @@
 `release` is rebuilt by every cut-off, so the branch alone cannot be trusted to still hold
 a pick a week later. Deployments, the commits each one added (compare with the previous
 successful deployment), system notes and cherry-pick MRs keep the record; the collector
-reads all of them.
+reads all of them. What it reads after the picks is bounded by the promotion's attempts
+(`auditor.lifecycle`): the jobs of the deployments that matter, and the environments after
+staging only when a validation failed.
 """
 
 from __future__ import annotations
 
-import re
+import fnmatch
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from auditor.config import Service, Settings
-from auditor.derive import bases, first_pick, staging_deployment
+from auditor.derive import bases, cut_off_pattern, release_job_pattern
 from auditor.evidence import (
     CherryPick,
     Commit,
@@ -31,26 +34,34 @@ from auditor.evidence import (
     Unavailable,
 )
 from auditor.gitlab.source import GitLabSource, gitlab_time
+from auditor.lifecycle import CLOCK_SKEW, Lifecycle, change_coverage, lifecycle
 from auditor.lineage import (
+    inverse_fingerprint,
     patch_fingerprint,
     pick_note,
     picked_from,
     reverted,
+    reverted_title,
     same_sha,
     sha_in,
 )
 
-# Picks are looked for from a little before the MR was created: a commit's committer date
-# is when it was picked, and nobody picks a change before proposing it.
+__all__ = ["Collector", "release_job_pattern"]
+
+# Picks are looked for from a little before the MR's change existed: nobody can pick a commit
+# before it was made (a pick before the MR was opened is still found, and fails SH01).
 LOOKBACK = timedelta(hours=1)
 # Tracing other hotfixes in a deployment: from this many picks on, list merged MRs once.
 BULK_TRACE_MIN = 4
 BULK_TRACE_LOOKBACK = timedelta(days=30)
 
+Picks = tuple[CherryPick, ...] | Unavailable
 
-def release_job_pattern(service: Service) -> re.Pattern[str]:
-    """`release vemo-core`, with the optional ordinal prefix `01 release vemo-core`."""
-    return re.compile(rf"^(\d+\s+)?{re.escape(service.release_job_name)}$")
+
+def _merge_title(mr: MergeRequest) -> str:
+    """The first line git writes for the MR's merge commit, which a local `git cherry-pick
+    -m 1` without `-x` keeps."""
+    return f"Merge branch '{mr.source_branch}' into"
 
 
 class Collector:
@@ -69,6 +80,11 @@ class Collector:
         return at if self.horizon is None else min(self.horizon, at)
 
     # -- picks ----------------------------------------------------------------------------
+    def _commit(self, path: str, sha: str, known: dict[str, Commit]) -> Commit | Unavailable:
+        """A commit from what was already read (release commits, compares), else GitLab."""
+        hit = known.get(sha) or next((c for k, c in known.items() if same_sha(k, sha)), None)
+        return hit or self.src.commit(path, sha)
+
     def _picks(
         self,
         service: Service,
@@ -77,58 +93,40 @@ class Collector:
         mr_commits: tuple[Commit, ...] | Unavailable,
         candidates: list[Commit],
         readable: bool,
-    ) -> tuple[tuple[CherryPick, ...] | Unavailable, tuple[SuspectedPick, ...]]:
+    ) -> tuple[Picks, tuple[SuspectedPick, ...]]:
         path, release = service.project, service.policy.release_branch
+        own = mr_commits if isinstance(mr_commits, tuple) else ()
         sources = [s for s in (mr.merge_commit_sha, mr.squash_commit_sha) if s]
-        if not isinstance(mr_commits, Unavailable):
-            sources += [c.id for c in mr_commits]
+        sources += [c.id for c in own]
+        known = {c.id: c for c in candidates}
         found: dict[str, CherryPick] = {}
         problems: list[Unavailable] = []
 
-        if not isinstance(notes, Unavailable):
-            for note in notes:
-                parsed = pick_note(note.body) if note.system else None
-                if parsed is None:
-                    continue
-                branch, sha = parsed
-                commit = self.src.commit(path, sha)
+        for note in notes if isinstance(notes, tuple) else ():
+            parsed = pick_note(note.body) if note.system else None
+            if parsed is None:
+                continue
+            branch, sha = parsed
+            if branch == release:
+                commit = self._commit(path, sha, known)
                 if isinstance(commit, Unavailable):
                     problems.append(commit)
                     continue
-                if branch == release:
-                    found.setdefault(
-                        commit.id,
-                        CherryPick(commit, "system_note", mr.merge_commit_sha, note.created_at),
-                    )
-                elif branch.startswith("cherry-pick-"):
-                    mrs = self.src.merge_requests(
-                        path, source_branch=branch, target_branch=release, state="all"
-                    )
-                    if isinstance(mrs, Unavailable):
-                        problems.append(mrs)
-                        continue
-                    for pick_mr in mrs:
-                        if pick_mr.state == "merged" and pick_mr.merged_at:
-                            found.setdefault(
-                                commit.id,
-                                CherryPick(
-                                    commit,
-                                    "cherry_pick_mr",
-                                    mr.merge_commit_sha,
-                                    pick_mr.merged_at,
-                                    via_mr=pick_mr,
-                                ),
-                            )
+                found.setdefault(
+                    commit.id,
+                    CherryPick(commit, "system_note", mr.merge_commit_sha, note.created_at),
+                )
+            elif branch.startswith("cherry-pick-"):
+                self._via_pick_mr(path, release, mr, branch, sha, known, found, problems)
         for c in candidates:
             named = [x for x in picked_from(c.message) if sha_in(x, sources)]
             if named and c.id not in found:
                 found[c.id] = CherryPick(c, "trailer", named[0], c.committed_date or mr.updated_at)
 
         suspected: list[SuspectedPick] = []
-        if not found:
-            same, suspected = self._same_patch(service, mr, mr_commits, candidates, sources)
-            for c in same:
-                found[c.id] = CherryPick(c, "same_patch", None, c.committed_date or mr.updated_at)
+        if change_coverage(mr, mr_commits, list(found.values())).whole is not True:
+            same, suspected = self._same_patch(service, mr, own, candidates, sources, found)
+            found.update({p.commit.id: p for p in same})
         if not found and not suspected and (problems or not readable):
             return (
                 problems[0]
@@ -139,51 +137,87 @@ class Collector:
             ), ()
         return tuple(sorted(found.values(), key=lambda p: p.reached_release_at)), tuple(suspected)
 
+    def _via_pick_mr(
+        self,
+        path: str,
+        release: str,
+        mr: MergeRequest,
+        branch: str,
+        sha: str,
+        known: dict[str, Commit],
+        found: dict[str, CherryPick],
+        problems: list[Unavailable],
+    ) -> None:
+        """A pick made with "start a new merge request": it reached `release` when that MR
+        merged, as its squash commit, or as the pick itself (fast-forward or merge commit)."""
+        mrs = self.src.merge_requests(
+            path, source_branch=branch, target_branch=release, state="all"
+        )
+        if isinstance(mrs, Unavailable):
+            problems.append(mrs)
+            return
+        for pick_mr in mrs:
+            if pick_mr.state != "merged" or not pick_mr.merged_at:
+                continue
+            on_release = self._commit(path, pick_mr.squash_commit_sha or sha, known)
+            if isinstance(on_release, Unavailable):
+                problems.append(on_release)
+                continue
+            found.setdefault(
+                on_release.id,
+                CherryPick(
+                    on_release,
+                    "cherry_pick_mr",
+                    mr.merge_commit_sha or mr.squash_commit_sha,
+                    pick_mr.merged_at,
+                    via_mr=pick_mr,
+                ),
+            )
+
     def _same_patch(
         self,
         service: Service,
         mr: MergeRequest,
-        mr_commits: tuple[Commit, ...] | Unavailable,
+        own: tuple[Commit, ...],
         candidates: list[Commit],
         sources: list[str],
-    ) -> tuple[list[Commit], list[SuspectedPick]]:
-        """Picks made outside GitLab keep the title but no trailer: compare the patches."""
-        titles = {mr.title}
-        if not isinstance(mr_commits, Unavailable):
-            titles |= {c.title for c in mr_commits}
-        looks_alike = [
-            c
-            for c in candidates
-            if c.title in titles
-            and not picked_from(c.message)
-            and len(c.parent_ids) <= 1
-            and not sha_in(c.id, sources)
-        ]
-        reference = (
-            mr.merge_commit_sha
-            or mr.squash_commit_sha
-            or (
-                mr_commits[-1].id
-                if not isinstance(mr_commits, Unavailable) and len(mr_commits) == 1
-                else None
-            )
+        found: dict[str, CherryPick],
+    ) -> tuple[list[CherryPick], list[SuspectedPick]]:
+        """Picks made outside GitLab keep a title (the MR's, one of its commits', or git's
+        `Merge branch '…'` for `cherry-pick -m 1`) but no trailer: compare the patches."""
+        whole = (
+            mr.merge_commit_sha or mr.squash_commit_sha or (own[-1].id if len(own) == 1 else None)
         )
-        if not looks_alike:
-            return [], []
-        if reference is None:
-            return [], [
-                SuspectedPick(c, "same title; the MR has no single commit to compare patches with")
-                for c in looks_alike
-            ]
-        ref_diff = self.src.commit_diff(service.project, reference)
-        same: list[Commit] = []
+        references: dict[str, str | None] = {c.title: c.id for c in own}
+        references[mr.title] = whole
+        looks_alike: list[tuple[Commit, str | None]] = []
+        for c in candidates:
+            if c.id in found or picked_from(c.message) or len(c.parent_ids) > 1:
+                continue
+            if sha_in(c.id, sources):
+                continue
+            if c.title in references:
+                looks_alike.append((c, references[c.title]))
+            elif mr.merge_commit_sha and c.title.startswith(_merge_title(mr)):
+                looks_alike.append((c, mr.merge_commit_sha))
+        same: list[CherryPick] = []
         suspected: list[SuspectedPick] = []
-        for c in looks_alike:
+        for c, reference in looks_alike:
+            if reference is None:
+                suspected.append(
+                    SuspectedPick(
+                        c, "same title; the MR has no single commit to compare patches with"
+                    )
+                )
+                continue
+            ref_diff = self.src.commit_diff(service.project, reference)
             diff = self.src.commit_diff(service.project, c.id)
             if isinstance(ref_diff, Unavailable) or isinstance(diff, Unavailable):
                 suspected.append(SuspectedPick(c, "same title; the patches could not be read"))
             elif patch_fingerprint(diff) == patch_fingerprint(ref_diff):
-                same.append(c)
+                same.append(
+                    CherryPick(c, "same_patch", reference, c.committed_date or mr.updated_at)
+                )
             else:
                 suspected.append(
                     SuspectedPick(
@@ -191,6 +225,43 @@ class Collector:
                     )
                 )
         return same, suspected
+
+    # -- reverts --------------------------------------------------------------------------
+    def _reverts(
+        self,
+        service: Service,
+        mr: MergeRequest,
+        picks: tuple[CherryPick, ...],
+        own: tuple[Commit, ...],
+        candidates: list[Commit],
+    ) -> tuple[Revert, ...]:
+        """Release commits that undo this hotfix: git's "This reverts commit X" naming a
+        pick, the MR's merge or squash commit or one of its commits; or, for a revert made
+        by hand, a `Revert "…"` commit whose patch is the inverse of a pick's."""
+        undoable = [p.commit.id for p in picks] + [c.id for c in own]
+        undoable += [s for s in (mr.merge_commit_sha, mr.squash_commit_sha) if s]
+        first = min(p.reached_release_at for p in picks)
+        out: list[Revert] = []
+        titles = {p.commit.title: p for p in picks} | {mr.title: picks[0]}
+        for c in candidates:
+            at = c.committed_date or first
+            target = reverted(c.message)
+            if target is not None:
+                if sha_in(target, undoable):
+                    out.append(Revert(c, target, at))
+                continue
+            pick = titles.get(reverted_title(c.title) or "")
+            if pick is None or at < first or len(c.parent_ids) > 1:
+                continue
+            diff = self.src.commit_diff(service.project, c.id)
+            pick_diff = self.src.commit_diff(service.project, pick.commit.id)
+            if (
+                isinstance(diff, tuple)
+                and isinstance(pick_diff, tuple)
+                and inverse_fingerprint(diff) == patch_fingerprint(pick_diff)
+            ):
+                out.append(Revert(c, None, at))
+        return tuple(sorted(out, key=lambda r: r.at))
 
     # -- deployments ----------------------------------------------------------------------
     def _ranges(
@@ -204,6 +275,47 @@ class Collector:
             if (base := based[d.id]) is not None
         }
 
+    def _ancestry(
+        self,
+        path: str,
+        deployments: Iterable[Deployment],
+        tracked: Sequence[tuple[str, datetime]],
+        ranges: dict[int, tuple[Commit, ...] | Unavailable],
+    ) -> dict[tuple[str, str], bool | Unavailable]:
+        """Whether each tracked commit (pick or revert) is in each deployment. A commit a
+        deployment added is in it without asking; a commit made well after the deployment
+        started is left out (the lifecycle reads it as absent)."""
+        out: dict[tuple[str, str], bool | Unavailable] = {}
+        for d in deployments:
+            added = ranges.get(d.id)
+            added_ids = {c.id for c in added} if isinstance(added, tuple) else set()
+            for sha, when in tracked:
+                if when > d.created_at + CLOCK_SKEW:
+                    continue
+                out[(sha, d.sha)] = (
+                    True if sha in added_ids else self.src.is_ancestor(path, sha, d.sha)
+                )
+        return out
+
+    def _jobs(
+        self, path: str, deployments: Iterable[Deployment]
+    ) -> tuple[dict[int, tuple[Job, ...] | Unavailable], dict[int, tuple[Job, ...] | Unavailable]]:
+        """Jobs and trigger jobs of the pipelines that deployed, and the jobs of the child
+        or downstream pipelines those triggered (where smoke suites often run)."""
+        jobs: dict[int, tuple[Job, ...] | Unavailable] = {}
+        bridges: dict[int, tuple[Job, ...] | Unavailable] = {}
+        for d in deployments:
+            if d.pipeline_id is None or d.pipeline_id in jobs:
+                continue
+            jobs[d.pipeline_id] = self.src.pipeline_jobs(path, d.pipeline_id, d.pipeline_updated_at)
+            found = self.src.pipeline_bridges(path, d.pipeline_id, d.pipeline_updated_at)
+            bridges[d.pipeline_id] = found
+            for bridge in found if isinstance(found, tuple) else ():
+                child = bridge.downstream_pipeline_id
+                if child is not None and child not in jobs:
+                    jobs[child] = self.src.pipeline_jobs(path, child)
+        return jobs, bridges
+
     # -- orchestration --------------------------------------------------------------------
     def _orchestration(
         self, service: Service, since: datetime
@@ -212,7 +324,7 @@ class Collector:
         pipelines = self.src.pipelines(path, updated_after=since)
         if isinstance(pipelines, Unavailable):
             return pipelines
-        pattern = release_job_pattern(service)
+        release, cut_off = release_job_pattern(service), cut_off_pattern(service)
         runs = []
         for p in pipelines:
             jobs = self.src.pipeline_jobs(path, p.id, p.updated_at)
@@ -224,18 +336,40 @@ class Collector:
             runs.append(
                 OrchestrationRun(
                     pipeline=p,
-                    release_jobs=tuple(j for j in every if pattern.match(j.name)),
-                    cut_off_jobs=tuple(j for j in every if j.name == service.policy.cut_off_job),
+                    release_jobs=tuple(j for j in every if release.match(j.name)),
+                    cut_off_jobs=tuple(j for j in every if cut_off.match(j.name)),
                 )
             )
         return tuple(runs)
+
+    def _later_deployments(
+        self, service: Service, since: datetime
+    ) -> tuple[Deployment, ...] | Unavailable:
+        """Deployments to the environments after staging (`later_environments`)."""
+        path, patterns = service.project, service.policy.later_environments
+        environments = self.src.environments(path)
+        if isinstance(environments, Unavailable):
+            return environments
+        out: list[Deployment] = []
+        for name in environments:
+            if name == service.policy.staging_environment:
+                continue
+            if not any(fnmatch.fnmatch(name, p) for p in patterns):
+                continue
+            found = self.src.deployments(path, name, since)
+            if isinstance(found, Unavailable):
+                return found
+            out += found
+        return tuple(sorted(out, key=lambda d: d.id))
 
     # -- the whole promotion --------------------------------------------------------------
     def collect(self, service: Service, mr: MergeRequest) -> PromotionEvidence:
         src, path, policy = self.src, service.project, service.policy
         notes = src.notes(mr)
         mr_commits = src.mr_commits(mr)
-        since = self._since(mr.created_at - LOOKBACK)
+        own = mr_commits if isinstance(mr_commits, tuple) else ()
+        born = [t for c in own for t in (c.authored_date, c.committed_date) if t]
+        since = self._since(min([mr.created_at, *born]) - LOOKBACK)
 
         release_commits = src.branch_commits(path, policy.release_branch, since)
         deployments = src.deployments(path, policy.staging_environment, since)
@@ -271,59 +405,59 @@ class Collector:
             label_events=src.label_events(mr),
             picks=picks,
             suspected_picks=suspected,
+            mr_commits=mr_commits,
+            all_services=tuple(self.settings.services),
         )
-        pick = first_pick(ev)
-        if pick is None:
+        if isinstance(picks, Unavailable) or not picks:
             return ev  # nothing reached release: the flow rules have nothing to look at
 
-        pick_ids = [p.commit.id for p in picks]  # type: ignore[union-attr]
-        reverts: tuple[Revert, ...] | Unavailable = tuple(
-            Revert(c, r, c.committed_date or pick.reached_release_at)
-            for c in candidates
-            if (r := reverted(c.message)) and sha_in(r, pick_ids)
+        reverts: tuple[Revert, ...] | Unavailable = self._reverts(
+            service, mr, picks, own, candidates
         )
         if not reverts and isinstance(release_commits, Unavailable):
             reverts = release_commits
-
+        first = min(p.reached_release_at for p in picks)
+        tracked = [(p.commit.id, p.reached_release_at) for p in picks]
+        tracked += [(r.commit.id, r.at) for r in reverts] if isinstance(reverts, tuple) else []
         ancestry: dict[tuple[str, str], bool | Unavailable] = {}
-        pipeline_jobs: dict[int, tuple[Job, ...] | Unavailable] = {}
         if not isinstance(deployments, Unavailable):
-            later = [d for d in deployments if d.created_at >= pick.reached_release_at]
-            tracked = [(p.commit.id, p.reached_release_at) for p in picks]  # type: ignore[union-attr]
-            if not isinstance(reverts, Unavailable):
-                tracked += [(r.commit.id, r.at) for r in reverts]
-            for d in later:
-                added = ranges.get(d.id)
-                added_ids = {c.id for c in added} if isinstance(added, tuple) else set()
-                for sha, when in tracked:
-                    if d.created_at < when:
-                        continue
-                    ancestry[(sha, d.sha)] = (
-                        True if sha in added_ids else src.is_ancestor(path, sha, d.sha)
-                    )
-                if d.pipeline_id is not None:
-                    pipeline_jobs[d.pipeline_id] = src.pipeline_jobs(
-                        path, d.pipeline_id, d.pipeline_updated_at
-                    )
+            later = [d for d in deployments if d.created_at + CLOCK_SKEW >= first]
+            ancestry = self._ancestry(path, later, tracked, ranges)
 
         ev = replace(
             ev,
             reverts=reverts,
-            orchestration_runs=self._orchestration(service, self._since(pick.reached_release_at)),
+            orchestration_runs=self._orchestration(service, self._since(first)),
             deployments=deployments,
             previous_deployment=previous,
-            pipeline_jobs=pipeline_jobs,
             ancestry=ancestry,
         )
-        return replace(ev, scope=self._scope(ev, ranges, previous))
+        # the jobs of the deployments the attempts rest on: the judged deployment moves on
+        # to a rerun only when its checks failed, so read until it settles
+        jobs: dict[int, tuple[Job, ...] | Unavailable] = {}
+        bridges: dict[int, tuple[Job, ...] | Unavailable] = {}
+        while wanted := [
+            d for d in _needing_checks(ev, lifecycle(ev)) if d.pipeline_id not in jobs
+        ]:
+            more_jobs, more_bridges = self._jobs(path, wanted)
+            jobs, bridges = {**jobs, **more_jobs}, {**bridges, **more_bridges}
+            ev = replace(ev, pipeline_jobs=jobs, pipeline_bridges=bridges)
+        life = lifecycle(ev)
+        if life is not None and any(a.failures for a in life.attempts):
+            later_deps = self._later_deployments(service, first)
+            if isinstance(later_deps, tuple):
+                ancestry = {**ancestry, **self._ancestry(path, later_deps, tracked, {})}
+            ev = replace(ev, later_deployments=later_deps, ancestry=ancestry)
+        return replace(ev, scope=self._scope(ev, life, ranges, previous))
 
     def _scope(
         self,
         ev: PromotionEvidence,
+        life: Lifecycle | None,
         ranges: dict[int, tuple[Commit, ...] | Unavailable],
         previous: Deployment | None | Unavailable,
     ) -> ReleaseScope | Unavailable | None:
-        d = staging_deployment(ev)
+        d = life.last.deployment if life is not None else None
         if d is None or isinstance(ev.deployments, Unavailable):
             return None
         if isinstance(previous, Unavailable):
@@ -334,26 +468,57 @@ class Collector:
         added = ranges.get(d.id) or self.src.compare(ev.service.project, base.sha, d.sha)
         if isinstance(added, Unavailable):
             return added
-        pick_ids = {p.commit.id for p in ev.picks} if isinstance(ev.picks, tuple) else set()
+        own = self._own(ev)
         origins = {
             c.id: origin
             for c in added
-            if c.id not in pick_ids and (origin := next(iter(picked_from(c.message)), None))
+            if not sha_in(c.id, own) and (origin := next(iter(picked_from(c.message)), None))
         }
         merged = self._merged_by_sha(ev, [c for c in added if c.id in origins])
+        by_id = {c.id: c for c in added}
         commits = []
         for c in added:
             origin = next(iter(picked_from(c.message)), None)
             source_mrs: tuple[MRRef, ...] | Unavailable | None = None
             if c.id in origins:
-                known = next(
-                    (mrs for sha, mrs in merged.items() if same_sha(sha, origins[c.id])), None
-                )
-                source_mrs = known or self.src.commit_merge_requests(
-                    ev.service.project, origins[c.id]
-                )
-            commits.append(ScopeCommit(c, origin, reverted(c.message), source_mrs))
+                source_mrs = self._owners(ev, origins[c.id], merged)
+            undone = reverted(c.message)
+            reverted_mrs: tuple[MRRef, ...] | Unavailable | None = None
+            if undone is not None and not sha_in(undone, own):
+                reverted_mrs = self._reverted_owners(ev, undone, by_id, merged)
+            commits.append(ScopeCommit(c, origin, undone, source_mrs, reverted_mrs))
         return ReleaseScope(d.id, base.sha, d.sha, tuple(commits))
+
+    @staticmethod
+    def _own(ev: PromotionEvidence) -> list[str]:
+        own = [p.commit.id for p in ev.picks] if isinstance(ev.picks, tuple) else []
+        own += [s for s in (ev.mr.merge_commit_sha, ev.mr.squash_commit_sha) if s]
+        own += [c.id for c in ev.mr_commits] if isinstance(ev.mr_commits, tuple) else []
+        return own
+
+    def _owners(
+        self, ev: PromotionEvidence, sha: str, merged: dict[str, tuple[MRRef, ...]]
+    ) -> tuple[MRRef, ...] | Unavailable:
+        known = next((mrs for s, mrs in merged.items() if same_sha(s, sha)), None)
+        return known or self.src.commit_merge_requests(ev.service.project, sha)
+
+    def _reverted_owners(
+        self,
+        ev: PromotionEvidence,
+        undone: str,
+        added: dict[str, Commit],
+        merged: dict[str, tuple[MRRef, ...]],
+    ) -> tuple[MRRef, ...] | Unavailable:
+        """The MRs that explain the commit a revert undoes: the source of a pick, or the
+        MR the commit itself belongs to. A revert of something no MR explains is drift."""
+        target = next((c for k, c in added.items() if same_sha(k, undone)), None)
+        if target is None:
+            fetched = self.src.commit(ev.service.project, undone)
+            if isinstance(fetched, Unavailable):
+                return fetched
+            target = fetched
+        origin = next(iter(picked_from(target.message)), None)
+        return self._owners(ev, origin or target.id, merged)
 
     def _merged_by_sha(
         self, ev: PromotionEvidence, picked: list[Commit]
@@ -380,3 +545,25 @@ class Collector:
                     if sha:
                         by_sha.setdefault(sha, []).append(m)
         return {sha: tuple(found) for sha, found in by_sha.items()}
+
+
+def _needing_checks(ev: PromotionEvidence, life: Lifecycle | None) -> list[Deployment]:
+    """The staging deployments whose checks the rules read: in each attempt the successful
+    ones up to the judged deployment, and the first redeploys after its revert."""
+    if life is None or isinstance(ev.deployments, Unavailable):
+        return []
+    out: dict[int, Deployment] = {}
+    for a in life.attempts:
+        judged = a.deployment
+        if judged is None:
+            continue
+        out[judged.id] = judged
+        out.update({d.id: d for d in a.deployments if d.status == "success" and d.id < judged.id})
+        if a.revert is not None:
+            after = [
+                d
+                for d in sorted(ev.deployments, key=lambda d: d.id)
+                if d.status == "success" and d.created_at >= a.revert.at
+            ]
+            out.update({d.id: d for d in after[:2]})
+    return [d for d in sorted(out.values(), key=lambda d: d.id) if d.pipeline_id is not None]

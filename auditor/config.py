@@ -43,6 +43,12 @@ class Policy:
     smoke_jobs: tuple[str, ...] = ("smoke*", "acceptance*")
     governed: bool = True
     grace_period: timedelta = timedelta(hours=24)
+    # environments after staging: a hotfix that failed validation must not reach them
+    later_environments: tuple[str, ...] = ("production*",)
+    # how validation notes are read; None keeps the built-in vocabulary (auditor.notes)
+    validation_words: tuple[str, ...] | None = None
+    failure_words: tuple[str, ...] | None = None
+    pending_words: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,7 @@ class Settings:
 
 
 _POLICY_KEYS = {f.name for f in fields(Policy)}
+_WORD_KEYS = ("validation_words", "failure_words", "pending_words")
 
 
 def _policy(base: Policy, table: Mapping[str, object], where: str) -> Policy:
@@ -82,9 +89,9 @@ def _policy(base: Policy, table: Mapping[str, object], where: str) -> Policy:
             if not isinstance(value, str):
                 raise ConfigError(f"{where}.grace_period must be a duration string like '24h'")
             changes[key] = parse_duration(value)
-        elif key == "smoke_jobs":
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"{where}.smoke_jobs must be a list of glob patterns")
+        elif key in ("smoke_jobs", "later_environments", *_WORD_KEYS):
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise ConfigError(f"{where}.{key} must be a list of non-empty strings")
             changes[key] = tuple(value)
         elif key == "governed":
             if not isinstance(value, bool):

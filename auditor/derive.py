@@ -1,111 +1,59 @@
-"""Facts several rules share, derived purely from a promotion's evidence.
+"""Small pure facts several rules share: job roles, check outcomes, what a note says, the
+label's history, ancestry lookups and the audit's clock.
 
-Which pick came first, which release job and staging deployment belong to the promotion,
-which smoke jobs validated it and when validation finished: computed once here so that the
-rules agree with each other. Nothing here reads GitLab, the environment or the clock.
+Nothing here reads GitLab, the environment or the wall clock. The promotion's attempts, built
+from these, live in `auditor.lifecycle`.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
+from auditor.config import Service
 from auditor.evidence import (
-    CherryPick,
     Deployment,
     Job,
     Note,
-    OrchestrationRun,
     PromotionEvidence,
-    Revert,
     Unavailable,
 )
+from auditor.notes import DEFAULT_VOCABULARY, NoteReading, Vocabulary, read_note
 
-VALIDATION_WORDS = ("validated", "verified", "tested", "checked", "confirmed", "smoke")
-FAILURE_WORDS = ("failed", "failing", "broken", "not validated", "does not work", "regression")
 # GitLab's job statuses for a job that was started and has not ended yet
 IN_PROGRESS = frozenset({"created", "pending", "running", "preparing", "waiting_for_resource"})
+# a check that ended like this did not pass, whatever `allow_failure` let the pipeline do
+FAILED = frozenset({"failed", "canceled"})
 
 
-def first_pick(ev: PromotionEvidence) -> CherryPick | None:
-    if isinstance(ev.picks, Unavailable) or not ev.picks:
-        return None
-    return min(ev.picks, key=lambda p: p.reached_release_at)
+# -- jobs by role -------------------------------------------------------------------------
+def job_pattern(name: str) -> re.Pattern[str]:
+    """A job name with GitLab's optional ordinal prefix: `release x` matches `01 release x`."""
+    return re.compile(rf"^(\d+\s+)?{re.escape(name)}$")
 
 
-def contains_hotfix(ev: PromotionEvidence, sha: str) -> bool | None:
-    """Whether commit `sha` has one of the picks in its history; None when not established."""
-    if isinstance(ev.picks, Unavailable):
-        return None
-    unknown = False
-    for pick in ev.picks:
-        if pick.commit.id == sha:
-            return True
-        fact = ev.ancestry.get((pick.commit.id, sha))
-        if fact is True:
-            return True
-        if fact is None or isinstance(fact, Unavailable):
-            unknown = True
-    return None if unknown else False
+def release_job_pattern(service: Service) -> re.Pattern[str]:
+    return job_pattern(service.release_job_name)
 
 
-def contains(ev: PromotionEvidence, ancestor: str, sha: str) -> bool | None:
-    if ancestor == sha:
-        return True
-    fact = ev.ancestry.get((ancestor, sha))
-    return fact if isinstance(fact, bool) else None
+def cut_off_pattern(service: Service) -> re.Pattern[str]:
+    return job_pattern(service.policy.cut_off_job.replace("{service}", service.name))
 
 
-def runs_after_pick(ev: PromotionEvidence) -> list[OrchestrationRun]:
-    pick = first_pick(ev)
-    if pick is None or isinstance(ev.orchestration_runs, Unavailable):
-        return []
-    return sorted(
-        (r for r in ev.orchestration_runs if r.pipeline.created_at >= pick.reached_release_at),
-        key=lambda r: r.pipeline.created_at,
-    )
-
-
-def latest_attempts(jobs: tuple[Job, ...] | list[Job]) -> list[Job]:
-    """The newest attempt per job name (a retry hides the earlier one in GitLab's UI)."""
-    newest: dict[str, Job] = {}
+def latest_attempts(jobs: Iterable[Job]) -> list[Job]:
+    """The newest attempt per (pipeline, job name): a retry hides the earlier one in GitLab."""
+    newest: dict[tuple[int, str], Job] = {}
     for job in sorted(jobs, key=lambda j: j.id):
-        newest[job.name] = job
+        newest[(job.pipeline_id, job.name)] = job
     return list(newest.values())
 
 
-def played_release_jobs(ev: PromotionEvidence) -> list[Job]:
-    """Latest attempt of the service's release job in each run after the pick, if played."""
-    out = []
-    for run in runs_after_pick(ev):
-        out += [j for j in latest_attempts(run.release_jobs) if j.played]
-    return out
-
-
-def staging_deployment(ev: PromotionEvidence) -> Deployment | None:
-    """The deployment the promotion's release flow made to staging.
-
-    The one in the downstream pipeline of a played release job; failing that (a release
-    job that is not a trigger job, or a deployment made some other way), the first
-    deployment after the pick whose commit contains the hotfix.
-    """
-    if isinstance(ev.deployments, Unavailable):
-        return None
-    pick = first_pick(ev)
-    if pick is None:
-        return None
-    downstream = [j.downstream_pipeline_id for j in played_release_jobs(ev)]
-    for pipeline_id in downstream:
-        for d in ev.deployments:
-            if pipeline_id is not None and d.pipeline_id == pipeline_id:
-                return d
-    for d in ev.deployments:
-        if d.created_at >= pick.reached_release_at and contains_hotfix(ev, d.sha):
-            return d
-    return None
+def finished(d: Deployment) -> datetime:
+    return d.finished_at or d.updated_at or d.created_at
 
 
 def bases(
@@ -123,24 +71,70 @@ def bases(
     return out
 
 
-def deployments_after(ev: PromotionEvidence, d: Deployment) -> list[Deployment]:
-    if isinstance(ev.deployments, Unavailable):
-        return []
-    return [x for x in ev.deployments if x.id > d.id]
+# -- the checks that validated a deployment ------------------------------------------------
+Outcome = Literal["passed", "failed", "pending", "none"]
 
 
-def jobs_of(ev: PromotionEvidence, pipeline_id: int | None) -> tuple[Job, ...] | Unavailable | None:
-    if pipeline_id is None:
+@dataclass(frozen=True)
+class Checks:
+    """The smoke and acceptance jobs that checked one deployment: latest attempts, in its
+    pipeline and in the child or downstream pipelines that pipeline triggered, started after
+    the deployment finished. `unplayed` are matching manual jobs nobody ran."""
+
+    jobs: tuple[Job, ...]
+    unplayed: tuple[Job, ...] = ()
+
+    @property
+    def outcome(self) -> Outcome:
+        if not self.jobs:
+            return "none"
+        if any(j.status in FAILED for j in self.jobs):
+            return "failed"  # allow_failure lets the pipeline pass, not the check
+        if all(j.status == "success" for j in self.jobs):
+            return "passed"
+        return "pending"
+
+    @property
+    def failed_at(self) -> datetime | None:
+        times = [j.finished_at or j.started_at for j in self.jobs if j.status in FAILED]
+        return min((t for t in times if t), default=None)
+
+    @property
+    def finished_at(self) -> datetime | None:
+        times = [j.finished_at for j in self.jobs]
+        return max(t for t in times if t) if times and all(times) else None  # type: ignore[type-var]
+
+    def describe(self) -> str:
+        parts = [
+            f"{j.name} ({j.status}{', allowed to fail' if j.allow_failure else ''})"
+            for j in self.jobs
+        ]
+        parts += [f"{j.name} (never run)" for j in self.unplayed]
+        return ", ".join(parts)
+
+
+def checks_of(ev: PromotionEvidence, d: Deployment) -> Checks | Unavailable | None:
+    """The checks of deployment `d`; None when its pipeline's jobs were not collected."""
+    if d.pipeline_id is None:
         return None
-    return ev.pipeline_jobs.get(pipeline_id)
-
-
-def smoke_jobs(ev: PromotionEvidence, d: Deployment) -> list[Job] | Unavailable | None:
-    """Latest attempts of the smoke/acceptance jobs in the deployment's pipeline that ran
-    after it finished (None: the pipeline's jobs were not collected)."""
-    jobs = jobs_of(ev, d.pipeline_id)
-    if jobs is None or isinstance(jobs, Unavailable):
-        return jobs
+    own = ev.pipeline_jobs.get(d.pipeline_id)
+    bridges = ev.pipeline_bridges.get(d.pipeline_id)
+    if own is None or bridges is None:
+        return None
+    for part in (own, bridges):
+        if isinstance(part, Unavailable):
+            return part
+    jobs: list[Job] = list(own)  # type: ignore[arg-type]
+    for bridge in bridges:  # type: ignore[union-attr]
+        child = bridge.downstream_pipeline_id
+        if child is None:
+            continue
+        child_jobs = ev.pipeline_jobs.get(child)
+        if child_jobs is None:
+            return None
+        if isinstance(child_jobs, Unavailable):
+            return child_jobs
+        jobs += child_jobs
     patterns = ev.service.policy.smoke_jobs
     matching = [
         j
@@ -149,104 +143,97 @@ def smoke_jobs(ev: PromotionEvidence, d: Deployment) -> list[Job] | Unavailable 
     ]
     done = finished(d)
     # a check that started before the deployment finished validated the previous commit
-    return [j for j in matching if j.played and (j.started_at is None or j.started_at >= done)]
+    ran = tuple(j for j in matching if j.played and (j.started_at is None or j.started_at >= done))
+    unplayed = tuple(j for j in matching if not j.played)
+    return Checks(ran, unplayed)
 
 
-def smoke_outcome(jobs: list[Job]) -> str:
-    """`passed`, `failed` or `pending` for a set of played smoke jobs (none: `none`)."""
-    if not jobs:
-        return "none"
-    if any(j.status in ("failed", "canceled") for j in jobs):
-        return "failed"
-    if all(j.status == "success" for j in jobs):
-        return "passed"
-    return "pending"
+# -- what the notes say --------------------------------------------------------------------
+def vocabulary(service: Service) -> Vocabulary:
+    p = service.policy
+    if p.validation_words is None and p.failure_words is None and p.pending_words is None:
+        return DEFAULT_VOCABULARY
+    return Vocabulary.with_overrides(p.validation_words, p.failure_words, p.pending_words)
 
 
-def mentions_service(body: str, service: str) -> bool:
-    return re.search(rf"(?<![\w-]){re.escape(service)}(?![\w-])", body, re.IGNORECASE) is not None
+@dataclass(frozen=True)
+class ReadNote:
+    note: Note
+    reading: NoteReading
 
 
-def validation_notes(ev: PromotionEvidence, after: datetime) -> list[Note]:
-    """Human notes after `after` that say something was validated (any service)."""
+def human_notes(ev: PromotionEvidence) -> list[ReadNote]:
+    """Every human note with what it says about the audited service, oldest first."""
     if isinstance(ev.notes, Unavailable):
         return []
+    words = vocabulary(ev.service)
+    names = tuple(dict.fromkeys([ev.service.name, *ev.all_services]))
     return [
-        n
-        for n in ev.notes
+        ReadNote(n, read_note(n.body, ev.service.name, names, words))
+        for n in sorted(ev.notes, key=lambda n: (n.created_at, n.id))
         if not n.system
-        and n.created_at >= after
-        and any(w in n.body.lower() for w in VALIDATION_WORDS)
     ]
 
 
-def reports_failure(note: Note) -> bool:
-    """A validation note that says the hotfix failed in staging."""
-    body = note.body.lower()
-    return any(w in body for w in FAILURE_WORDS)
+# -- the label -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LabelHistory:
+    """The validated label's add and remove events, oldest first. `unsure`: some events name
+    a label deleted since (GitLab answers `label: null`), which may have been this one."""
+
+    events: tuple[tuple[datetime, Literal["add", "remove"]], ...]
+    unsure: bool
+
+    def stuck_add(self, start: datetime, end: datetime | None) -> datetime | None:
+        """The latest add in [start, end) that no remove before `end` took back."""
+        kept: datetime | None = None
+        for at, action in self.events:
+            if end is not None and at >= end:
+                break
+            if action == "add" and at >= start:
+                kept = at
+            elif action == "remove":
+                kept = None
+        return kept
+
+    def adds(self, start: datetime, end: datetime | None = None) -> list[datetime]:
+        return [
+            at
+            for at, action in self.events
+            if action == "add" and at >= start and (end is None or at < end)
+        ]
+
+    def present_at(self, at: datetime | None) -> bool:
+        """Whether the label was on the MR at `at` (None: now)."""
+        state = False
+        for when, action in self.events:
+            if at is not None and when > at:
+                break
+            state = action == "add"
+        return state
 
 
-def validation_failed(ev: PromotionEvidence, d: Deployment) -> bool | None:
-    """Whether validation of deployment `d` failed: a failed check, or (with no automated
-    check) a validation note reporting failure. None when it cannot be told yet."""
-    jobs = smoke_jobs(ev, d)
-    if jobs is None or isinstance(jobs, Unavailable):
-        return None
-    outcome = smoke_outcome(jobs)
-    if outcome == "failed":
+def label_history(ev: PromotionEvidence) -> LabelHistory | Unavailable:
+    if isinstance(ev.label_events, Unavailable):
+        return ev.label_events
+    label = ev.service.policy.validated_label
+    ordered = sorted(ev.label_events, key=lambda e: (e.created_at, e.id))
+    return LabelHistory(
+        tuple((e.created_at, e.action) for e in ordered if e.label == label),
+        unsure=any(e.label is None for e in ordered),
+    )
+
+
+# -- ancestry ------------------------------------------------------------------------------
+def contains(ev: PromotionEvidence, ancestor: str, sha: str) -> bool | None:
+    """Whether commit `ancestor` is in the history of `sha`; None when not established."""
+    if ancestor == sha:
         return True
-    if outcome == "pending":
-        return None
-    if outcome == "none":
-        return any(reports_failure(n) for n in validation_notes(ev, finished(d)))
-    return False
+    fact = ev.ancestry.get((ancestor, sha))
+    return fact if isinstance(fact, bool) else None
 
 
-def label_adds(ev: PromotionEvidence) -> list[datetime]:
-    if isinstance(ev.label_events, Unavailable):
-        return []
-    label = ev.service.policy.validated_label
-    return sorted(e.created_at for e in ev.label_events if e.label == label and e.action == "add")
-
-
-def label_present(ev: PromotionEvidence) -> bool | None:
-    """Whether the validated label is on the MR now, by its event history."""
-    if isinstance(ev.label_events, Unavailable):
-        return None
-    label = ev.service.policy.validated_label
-    state = False
-    for e in sorted(ev.label_events, key=lambda e: (e.created_at, e.id)):
-        if e.label == label:
-            state = e.action == "add"
-    return state
-
-
-def finished(d: Deployment) -> datetime:
-    return d.finished_at or d.updated_at or d.created_at
-
-
-def validation_end(ev: PromotionEvidence, d: Deployment) -> datetime | None:
-    """When validation of deployment `d` finished: the label, else the validation note,
-    else the last smoke job. None when nothing says it finished."""
-    done = finished(d)
-    adds = [t for t in label_adds(ev) if t >= done]
-    if adds:
-        return adds[0]
-    notes = validation_notes(ev, done)
-    if notes:
-        return notes[0].created_at
-    jobs = smoke_jobs(ev, d)
-    if isinstance(jobs, list) and jobs and all(j.finished_at for j in jobs):
-        return max(j.finished_at for j in jobs if j.finished_at)
-    return None
-
-
-def reverts_after(ev: PromotionEvidence, at: datetime) -> list[Revert]:
-    if isinstance(ev.reverts, Unavailable):
-        return []
-    return sorted((r for r in ev.reverts if r.at >= at), key=lambda r: r.at)
-
-
+# -- the clock -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Clock:
     """The audit's notion of now and the grace period of the promotion's service."""
@@ -254,10 +241,11 @@ class Clock:
     now: datetime
 
     def within_grace(self, ev: PromotionEvidence) -> bool:
-        """Whether the promotion's newest step (its pick, or a later revert) is younger
-        than the service's grace period."""
-        pick = first_pick(ev)
-        start = pick.reached_release_at if pick else ev.mr.merged_at or ev.mr.created_at
+        """Whether the promotion's newest step (its latest pick, or a later revert) is
+        younger than the service's grace period."""
+        start = ev.mr.merged_at or ev.mr.created_at
+        if not isinstance(ev.picks, Unavailable) and ev.picks:
+            start = max(p.reached_release_at for p in ev.picks)
         if not isinstance(ev.reverts, Unavailable) and ev.reverts:
             start = max(start, *(r.at for r in ev.reverts))
         return self.now - start < ev.service.policy.grace_period

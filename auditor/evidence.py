@@ -137,10 +137,12 @@ class SuspectedPick:
 
 @dataclass(frozen=True)
 class Revert:
-    """A commit on `release` that reverts one of this promotion's picks."""
+    """A commit on `release` that undoes this hotfix: it reverts one of its picks, the MR's
+    merge or squash commit, or one of the MR's commits (named by git's "This reverts commit"
+    line, or found by its inverse patch when `reverted_sha` is None)."""
 
     commit: Commit
-    reverted_sha: str
+    reverted_sha: str | None
     at: datetime
 
 
@@ -163,6 +165,7 @@ class Job:
     web_url: str
     user: str | None = None
     downstream_pipeline_id: int | None = None
+    allow_failure: bool = False
 
     @property
     def played(self) -> bool:
@@ -222,6 +225,8 @@ class ScopeCommit:
     picked_from: str | None  # sha from a cherry-pick trailer, if any
     reverts: str | None  # sha from "This reverts commit X", if any
     source_mrs: tuple[MRRef, ...] | Unavailable | None  # MRs of picked_from; None: not asked
+    # for a revert: the MRs that explain the commit it reverts (None: not asked, () none)
+    reverted_mrs: tuple[MRRef, ...] | Unavailable | None = None
 
 
 @dataclass(frozen=True)
@@ -245,14 +250,24 @@ class PromotionEvidence:
     label_events: Maybe[tuple[LabelEvent, ...]]
     picks: Maybe[tuple[CherryPick, ...]]
     suspected_picks: tuple[SuspectedPick, ...] = ()
+    # the MR's own commits (its change, commit by commit), oldest first; None: not read
+    mr_commits: Maybe[tuple[Commit, ...]] | None = None
+    # every configured service's name: a note may speak of several
+    all_services: tuple[str, ...] = ()
     reverts: Maybe[tuple[Revert, ...]] = ()
     orchestration_runs: Maybe[tuple[OrchestrationRun, ...]] = ()
     # staging deployments of the service created since the first pick, oldest first
     deployments: Maybe[tuple[Deployment, ...]] = ()
     # the last successful staging deployment before the first of `deployments`
     previous_deployment: Maybe[Deployment | None] = None
-    # jobs of the service-project pipelines that deployed to staging, by pipeline id
+    # jobs of the service-project pipelines that deployed to staging, and of the child or
+    # downstream pipelines those triggered, by pipeline id
     pipeline_jobs: Mapping[int, Maybe[tuple[Job, ...]]] = field(default_factory=dict)
+    # trigger jobs (bridges) of the pipelines that deployed to staging, by pipeline id
+    pipeline_bridges: Mapping[int, Maybe[tuple[Job, ...]]] = field(default_factory=dict)
+    # deployments to the environments after staging (`later_environments`), oldest first;
+    # read only when a validation failed (None: not read)
+    later_deployments: Maybe[tuple[Deployment, ...]] | None = None
     # (ancestor sha, descendant sha) -> whether the first is an ancestor of the second
     ancestry: Mapping[tuple[str, str], Maybe[bool]] = field(default_factory=dict)
     scope: Maybe[ReleaseScope] | None = None

@@ -20,6 +20,7 @@ _PICK_NOTE = re.compile(
     r"with commit (?P<sha>[0-9a-f]{7,40})"
 )
 _HUNK_HEADER = re.compile(r"^@@ [^@]* @@", re.MULTILINE)
+_REVERT_TITLE = re.compile(r'^Revert "(?P<title>.+)"$')
 
 
 def picked_from(message: str) -> list[str]:
@@ -30,6 +31,12 @@ def picked_from(message: str) -> list[str]:
 def reverted(message: str) -> str | None:
     m = _REVERT.search(message)
     return m.group(1) if m else None
+
+
+def reverted_title(title: str) -> str | None:
+    """`Revert "Fix X"` -> `Fix X`: the title git and GitLab give a revert."""
+    m = _REVERT_TITLE.match(title.strip())
+    return m.group("title") if m else None
 
 
 def pick_note(body: str) -> tuple[str, str] | None:
@@ -59,4 +66,17 @@ def patch_fingerprint(diffs: Iterable[Mapping[str, Any]]) -> frozenset[tuple[str
         body = _HUNK_HEADER.sub("@@", str(d.get("diff") or ""))
         changed = "\n".join(line for line in body.splitlines() if line.startswith(("+", "-", "@@")))
         out.add((str(d.get("new_path") or d.get("old_path")), changed))
+    return frozenset(out)
+
+
+def inverse_fingerprint(diffs: Iterable[Mapping[str, Any]]) -> frozenset[tuple[str, str]]:
+    """The fingerprint of the patch that undoes `diffs`: added and removed lines swapped,
+    so that a revert's inverse equals the original's `patch_fingerprint`."""
+    swap = {"+": "-", "-": "+"}
+    out = set()
+    for path, changed in patch_fingerprint(diffs):
+        lines = [
+            swap[line[0]] + line[1:] if line[:1] in swap else line for line in changed.splitlines()
+        ]
+        out.add((path, "\n".join(lines)))
     return frozenset(out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from auditor.derive import Clock, first_pick
+from auditor.derive import Clock
 from auditor.evidence import (
     CherryPick,
     Commit,
@@ -16,6 +16,7 @@ from auditor.evidence import (
     Unavailable,
 )
 from auditor.findings import EvidenceLink, Status
+from auditor.lifecycle import Lifecycle, lifecycle
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,25 @@ def missing(ev: PromotionEvidence, clock: Clock, what: str, *evidence: EvidenceL
 def cannot_judge(ev: PromotionEvidence, *facts: object) -> Outcome | None:
     """Why a rule about the release flow has nothing to judge: no pick of the MR was
     established, or one of the evidence fields it reads (`facts`) could not be read."""
-    if first_pick(ev) is None:
+    if isinstance(ev.picks, Unavailable) or not ev.picks:
         return no_pick(ev)
     for fact in facts:
         if isinstance(fact, Unavailable):
             return unavailable(fact)
     return None
+
+
+def lifecycle_of(ev: PromotionEvidence, *facts: object) -> Lifecycle | Outcome:
+    """The promotion's attempts, or the outcome that says why there is nothing to judge."""
+    if (stop := cannot_judge(ev, *facts)) is not None:
+        return stop
+    life = lifecycle(ev)
+    return life if life is not None else no_pick(ev)
+
+
+def stopped(what: str) -> Outcome:
+    """The runbook's "not yet deployed: revert the pick and stop" was followed."""
+    return not_applicable(f"the promotion was stopped before deployment (pick reverted); {what}")
 
 
 def no_pick(ev: PromotionEvidence) -> Outcome:

@@ -1,10 +1,16 @@
-"""SH01 mr-merged: merged into the default branch before the hotfix reached release."""
+"""SH01 mr-merged. Runbook, Prerequisites: "the hotfix merge request must already be merged";
+Decision Points: "MR not merged, or fix still changing: stop".
+
+The MR is merged into its project's default branch, and no pick of its change reached
+`release` before it merged (a change picked before its MR was even opened fails here).
+"""
 
 from __future__ import annotations
 
 from auditor.checks._outcome import Outcome, at, failed, mr_link, passed, pick_link, unavailable
-from auditor.derive import Clock, first_pick
+from auditor.derive import Clock
 from auditor.evidence import PromotionEvidence, Unavailable
+from auditor.lifecycle import lifecycle
 
 RULE_ID = "SH01"
 
@@ -20,11 +26,13 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
         )
     if isinstance(ev.picks, Unavailable):
         return unavailable(ev.picks)
-    pick = first_pick(ev)
-    if pick is not None and pick.reached_release_at < mr.merged_at:
+    life = lifecycle(ev)
+    if life is not None and life.first_pick.reached_release_at < mr.merged_at:
+        pick = life.first_pick
+        opened = " (before the MR was opened)" if pick.reached_release_at < mr.created_at else ""
         return failed(
-            f"the hotfix reached release at {at(pick.reached_release_at)}, before the MR "
-            f"merged at {at(mr.merged_at)}",
+            f"the hotfix reached release at {at(pick.reached_release_at)}{opened}, before the "
+            f"MR merged at {at(mr.merged_at)}",
             mr_link(ev),
             pick_link(pick),
         )

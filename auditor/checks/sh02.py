@@ -1,4 +1,8 @@
-"""SH02 mr-approved: someone approved, none left, before the merge."""
+"""SH02 mr-approved. Runbook, Prerequisites: "the hotfix merge request must already be merged
+and approved for staging".
+
+Someone is in `approved_by`, no approval is left, and an approval came before the merge.
+"""
 
 from __future__ import annotations
 

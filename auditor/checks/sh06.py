@@ -1,28 +1,48 @@
-"""SH06 release-job-ran: `release <service>` was played and succeeded."""
+"""SH06 release-job-ran. Runbook, Evidence 3: "the correct service release job was run";
+Procedure 5: "Run the service release job: the manual job `release <service name>`".
+
+In the last attempt's orchestration pipelines (after its change reached `release`), the
+service's release job was played (a never-played manual job keeps status `manual`) and the
+latest try of the one that made the judged deployment succeeded; a failed first try
+followed by a successful rerun is judged on the rerun.
+"""
 
 from __future__ import annotations
 
 from auditor.checks._outcome import (
     Outcome,
-    cannot_judge,
     failed,
     job_link,
+    lifecycle_of,
     missing,
     passed,
     pipeline_link,
+    stopped,
     unknown,
 )
-from auditor.derive import IN_PROGRESS, Clock, played_release_jobs, runs_after_pick
-from auditor.evidence import PromotionEvidence
+from auditor.derive import IN_PROGRESS, Clock, latest_attempts
+from auditor.evidence import Job, PromotionEvidence
 
 RULE_ID = "SH06"
 
 
+def _judge(job: Job) -> Outcome:
+    if job.status == "success":
+        return passed(f"`{job.name}` played and succeeded (job {job.id})", job_link(job))
+    if job.status in IN_PROGRESS:
+        return unknown(f"`{job.name}` is still {job.status} (job {job.id})", job_link(job))
+    return failed(f"`{job.name}` was played but ended {job.status} (job {job.id})", job_link(job))
+
+
 def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
-    if (stop := cannot_judge(ev, ev.orchestration_runs)) is not None:
-        return stop
+    life = lifecycle_of(ev, ev.orchestration_runs)
+    if isinstance(life, Outcome):
+        return life
+    last = life.last
+    if last.stopped:
+        return stopped("no release job was due")
     job_name = ev.service.release_job_name
-    runs = runs_after_pick(ev)
+    runs = [r for r in last.runs if r.pipeline.created_at >= last.reached_release_at]
     if not runs:
         return missing(ev, clock, f"no orchestration pipeline ran `{job_name}` after the pick")
     if not any(r.release_jobs for r in runs):
@@ -30,9 +50,13 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
             f"no `{job_name}` job in the orchestration pipelines after the pick",
             *(pipeline_link(r.pipeline) for r in runs[:3]),
         )
-    played = played_release_jobs(ev)
+    made_it = last.release_job_for(last.deployment) if last.deployment else None
+    if made_it is not None:
+        return _judge(made_it)
+    in_runs = {r.pipeline.id for r in runs}
+    played = [j for j in last.release_jobs if j.pipeline_id in in_runs]
     if not played:
-        never = [j for r in runs for j in r.release_jobs]
+        never = [j for r in runs for j in latest_attempts(r.release_jobs)]
         return missing(
             ev,
             clock,
@@ -40,10 +64,4 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
             *(job_link(j) for j in never[:3]),
         )
     ok = [j for j in played if j.status == "success"]
-    if ok:
-        return passed(f"`{ok[0].name}` played and succeeded (job {ok[0].id})", job_link(ok[0]))
-    if any(j.status in IN_PROGRESS for j in played):
-        return unknown(f"`{job_name}` is still running", *(job_link(j) for j in played))
-    return failed(
-        f"`{job_name}` was played but ended {played[-1].status}", *(job_link(j) for j in played)
-    )
+    return _judge(ok[0] if ok else played[-1])

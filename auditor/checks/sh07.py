@@ -1,46 +1,50 @@
-"""SH07 no-cut-off: cut-off not played in the release pipeline, nor between pick and
-validation."""
+"""SH07 no-cut-off. Runbook, Procedure 6 and Quick Guide: "Do not run `cut-off`. That job
+rebuilds `release` from the default branch"; Evidence 3: "the correct service release job
+was run, not `cut-off`".
+
+For every attempt: no `cut-off` job (matched like the release job, ordinal prefix allowed)
+was played in a pipeline that released the attempt, nor in any orchestration pipeline
+between the attempt's pick and the end of its validation (its label, its validation note,
+its revert, or now).
+"""
 
 from __future__ import annotations
 
-from auditor.checks._outcome import Outcome, at, failed, job_link, no_pick, passed, unavailable
-from auditor.derive import Clock, first_pick, staging_deployment, validation_end
-from auditor.evidence import PromotionEvidence, Unavailable
+from auditor.checks._outcome import Outcome, at, failed, job_link, lifecycle_of, passed
+from auditor.derive import Clock
+from auditor.evidence import Job, PromotionEvidence
 
 RULE_ID = "SH07"
 
 
 def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
-    pick = first_pick(ev)
-    if pick is None:
-        return no_pick(ev)
-    if isinstance(ev.orchestration_runs, Unavailable):
-        return unavailable(ev.orchestration_runs)
-    d = staging_deployment(ev)
-    until = (validation_end(ev, d) if d else None) or clock.now
-    release_pipelines = {
-        r.pipeline.id
-        for r in ev.orchestration_runs
-        if any(j.played for j in r.release_jobs)
-        and pick.reached_release_at <= r.pipeline.created_at <= until
-    }
-    played = []
-    for run in ev.orchestration_runs:
-        for job in run.cut_off_jobs:
-            if not job.played:
-                continue
-            when = job.started_at or job.created_at
-            in_window = when is not None and pick.reached_release_at <= when <= until
-            if in_window or run.pipeline.id in release_pipelines:
-                played.append(job)
+    life = lifecycle_of(ev, ev.orchestration_runs)
+    if isinstance(life, Outcome):
+        return life
+    runs = ev.orchestration_runs if isinstance(ev.orchestration_runs, tuple) else ()
+    played: list[Job] = []
+    for attempt in life.attempts:
+        lo, hi = attempt.started_at, attempt.closes(clock.now)
+        releasing = {
+            r.pipeline.id
+            for r in attempt.runs
+            if lo <= r.pipeline.created_at <= hi and any(j.played for j in r.release_jobs)
+        }
+        for run in runs:
+            for job in run.cut_off_jobs:
+                when = job.started_at or job.created_at
+                in_window = when is not None and lo <= when <= hi
+                if job.played and (in_window or run.pipeline.id in releasing):
+                    played.append(job)
     if played:
-        j = played[0]
+        j = min(played, key=lambda j: j.id)
         by = f" by {j.user}" if j.user else ""
         return failed(
             f"`{j.name}` was played{by} at {at(j.started_at)} in pipeline #{j.pipeline_id}",
-            *(job_link(x) for x in played),
+            *(job_link(x) for x in dict.fromkeys(played)),
         )
+    last = life.last
     return passed(
-        f"no cut-off played between the pick at {at(pick.reached_release_at)} and "
-        f"validation ({at(until)})"
+        f"no cut-off played between the pick at {at(life.first_pick.reached_release_at)} and "
+        f"validation ({at(last.closes(clock.now))})"
     )

@@ -1,39 +1,49 @@
-"""SH09 staging-runs-hotfix: the deployed commit contains the hotfix and stayed live
-until validation finished."""
+"""SH09 staging-runs-hotfix. Runbook, Evidence 5: "the staging environment reflects the
+expected commit or build for the hotfix".
+
+The judged deployment's commit holds the last attempt's whole change (every pick is its
+ancestor, the attempt's revert is not), and no successful deployment without it replaced it
+before validation ended.
+"""
 
 from __future__ import annotations
 
 from auditor.checks._outcome import (
     Outcome,
     at,
-    cannot_judge,
     deployment_link,
     failed,
+    lifecycle_of,
     missing,
     passed,
+    stopped,
     unknown,
 )
-from auditor.derive import (
-    Clock,
-    contains_hotfix,
-    deployments_after,
-    finished,
-    staging_deployment,
-    validation_end,
-)
+from auditor.derive import Clock, finished
 from auditor.evidence import PromotionEvidence
+from auditor.lifecycle import carries
 
 RULE_ID = "SH09"
 
 
 def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
-    if (stop := cannot_judge(ev, ev.deployments)) is not None:
-        return stop
+    life = lifecycle_of(ev, ev.deployments)
+    if isinstance(life, Outcome):
+        return life
+    last = life.last
+    if last.stopped:
+        return stopped("staging never ran it")
     env = ev.service.policy.staging_environment
-    d = staging_deployment(ev)
+    d = last.deployment
     if d is None:
+        if last.undetermined:
+            u = last.undetermined[0]
+            return unknown(
+                f"could not establish whether {u.sha[:8]} (deployment {u.iid}) contains the hotfix",
+                deployment_link(u),
+            )
         return missing(ev, clock, f"{env} never ran a commit with the hotfix")
-    has = contains_hotfix(ev, d.sha)
+    has = carries(ev, last.picks, last.revert, d)
     if has is None:
         return unknown(
             f"could not establish whether {d.sha[:8]} contains the hotfix", deployment_link(d)
@@ -51,23 +61,24 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
         return failed(
             f"deployment {d.iid} with the hotfix did not succeed ({d.status})", deployment_link(d)
         )
-    end = validation_end(ev, d) or clock.now
-    for later in deployments_after(ev, d):
-        if later.status != "success" or finished(later) > end:
+    end = last.closes(clock.now)
+    later = ev.deployments if isinstance(ev.deployments, tuple) else ()
+    for x in sorted(later, key=lambda x: x.id):
+        if x.id <= d.id or x.status != "success" or finished(x) > end:
             continue
-        kept = contains_hotfix(ev, later.sha)
+        kept = carries(ev, last.picks, last.revert, x)
         if kept is None:
             return unknown(
-                f"deployment {later.iid} replaced it before validation finished; could not "
-                f"establish whether {later.sha[:8]} contains the hotfix",
-                deployment_link(later),
+                f"deployment {x.iid} replaced it before validation finished; could not "
+                f"establish whether {x.sha[:8]} contains the hotfix",
+                deployment_link(x),
             )
         if not kept:
             return failed(
-                f"deployment {later.iid} replaced {env} with {later.sha[:8]} (no hotfix) at "
-                f"{at(finished(later))}, before validation finished at {at(end)}",
+                f"deployment {x.iid} replaced {env} with {x.sha[:8]} (no hotfix) at "
+                f"{at(finished(x))}, before validation finished at {at(end)}",
                 deployment_link(d),
-                deployment_link(later),
+                deployment_link(x),
             )
     return passed(
         f"{env} ran {d.sha[:8]} with the hotfix from {at(finished(d))} until validation "

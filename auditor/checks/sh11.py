@@ -1,46 +1,75 @@
-"""SH11 validation-recorded: a human note after the deployment says what was validated,
-and for which service."""
+"""SH11 validation-recorded. Runbook, Evidence 7: "the merge request, deployment note or
+handover note records what was validated and for which service"; Quick Guide: "record what
+was validated".
+
+A human MR note after the judged deployment states the outcome of validating this service
+(success, or a reported failure) and names it. Notes that say "not yet", "running", "will
+test" never count; a note that names several services counts only for those it says were
+validated; a note that cannot be read safely is `unknown`, quoted.
+"""
 
 from __future__ import annotations
 
 from auditor.checks._outcome import (
     Outcome,
-    cannot_judge,
+    lifecycle_of,
     missing,
     note_link,
     passed,
+    stopped,
     unknown,
 )
-from auditor.derive import (
-    Clock,
-    finished,
-    mentions_service,
-    staging_deployment,
-    validation_notes,
-)
+from auditor.derive import Clock, finished
 from auditor.evidence import PromotionEvidence
+from auditor.notes import Claim
 
 RULE_ID = "SH11"
 
 
 def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
-    if (stop := cannot_judge(ev, ev.notes, ev.deployments)) is not None:
-        return stop
-    d = staging_deployment(ev)
+    life = lifecycle_of(ev, ev.notes, ev.deployments)
+    if isinstance(life, Outcome):
+        return life
+    last = life.last
+    if last.stopped:
+        return stopped("there was nothing to validate")
+    d = last.deployment
     if d is None:
         return unknown("no staging deployment of the hotfix for a note to follow")
-    notes = validation_notes(ev, finished(d))
-    named = [n for n in notes if mentions_service(n.body, ev.service.name)]
+    service = ev.service.name
+    notes = [
+        n
+        for n in life.notes
+        if n.note.created_at >= finished(d)
+        and (last.until is None or n.note.created_at < last.until)
+    ]
+    outcome = [n for n in notes if n.reading.claim in (Claim.VALIDATED, Claim.FAILED)]
+    named = [n for n in outcome if n.reading.names_service]
     if named:
         n = named[0]
-        return passed(
-            f"note by {n.author} records the validation of {ev.service.name}", note_link(n)
+        what = "the validation" if n.reading.claim == Claim.VALIDATED else "a failed validation"
+        return passed(f"note by {n.note.author} records {what} of {service}", note_link(n.note))
+    unclear = [n for n in notes if n.reading.claim == Claim.AMBIGUOUS]
+    if unclear:
+        n = unclear[0]
+        return unknown(
+            f"a note by {n.note.author} cannot be read as a validation of {service} or not: "
+            f"“{n.reading.quote}”",
+            note_link(n.note),
         )
-    if notes:
+    if outcome:
         return missing(
             ev,
             clock,
-            f"validation notes do not say which service was validated ({ev.service.name})",
-            *(note_link(n) for n in notes),
+            f"validation notes do not say which service was validated ({service})",
+            *(note_link(n.note) for n in outcome),
+        )
+    pending = [n for n in notes if n.reading.claim == Claim.PENDING]
+    if pending:
+        return missing(
+            ev,
+            clock,
+            f"notes say validation is not finished: “{pending[-1].reading.quote}”",
+            note_link(pending[-1].note),
         )
     return missing(ev, clock, "no note after the deployment records what was validated")

@@ -1,35 +1,32 @@
-"""SH12 label-after-validation: governed work carries the label, added after the
-deployment and passing checks, and still there."""
+"""SH12 label-after-validation. Runbook, Evidence 8: "for governed delivery work, the merge
+request carries the `Validated in Staging` label after validation passes"; Quick Guide:
+"add the `Validated in Staging` label after the checks pass".
+
+Governed services only. Judged on the last attempt: the label add that stuck during it (no
+later remove while the attempt was live) came after the judged deployment finished
+successfully and after its checks passed (or, with no automated check, after a note
+recording the validation). A label left on from an earlier attempt does not validate a new
+one; a label on a promotion stopped before deployment claims what never happened.
+"""
 
 from __future__ import annotations
 
 from auditor.checks._outcome import (
     Outcome,
     at,
-    cannot_judge,
     deployment_link,
     failed,
+    lifecycle_of,
     missing,
     mr_link,
     not_applicable,
     passed,
-    unavailable,
     unknown,
 )
-from auditor.derive import (
-    Clock,
-    finished,
-    label_adds,
-    label_present,
-    reverts_after,
-    smoke_jobs,
-    smoke_outcome,
-    staging_deployment,
-    validation_failed,
-    validation_notes,
-)
-from auditor.evidence import PromotionEvidence, Unavailable
+from auditor.derive import Checks, Clock, LabelHistory, finished
+from auditor.evidence import PromotionEvidence
 from auditor.findings import EvidenceLink
+from auditor.notes import Claim
 
 RULE_ID = "SH12"
 
@@ -38,27 +35,41 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
     label = ev.service.policy.validated_label
     if not ev.service.policy.governed:
         return not_applicable(f"{ev.service.name} is not governed work; no label required")
-    if (stop := cannot_judge(ev, ev.label_events)) is not None:
-        return stop
-    adds = label_adds(ev)
-    if not adds:
-        d = staging_deployment(ev) if not isinstance(ev.deployments, Unavailable) else None
-        if d and validation_failed(ev, d):
-            if isinstance(ev.reverts, Unavailable):
-                return unavailable(ev.reverts)
-            if reverts_after(ev, finished(d)):
-                return not_applicable("validation failed and the hotfix was reverted: no label due")
+    life = lifecycle_of(ev, ev.label_events, ev.deployments)
+    if isinstance(life, Outcome):
+        return life
+    history = life.label
+    assert isinstance(history, LabelHistory)
+    last = life.last
+    start, end = last.started_at, last.window_end
+    if last.stopped:
+        if history.present_at(None):
+            return failed(
+                f"`{label}` is on the MR, but the promotion was stopped before deployment",
+                mr_link(ev),
+            )
+        return not_applicable("the promotion was stopped before deployment; no label due")
+    added = history.stuck_add(start, end)
+    if added is None:
+        if last.revert is not None and last.failures and not history.adds(start, end):
+            return not_applicable("validation failed and the hotfix was reverted: no label due")
+        adds = history.adds(start, end)
+        if adds:
+            return failed(f"`{label}` was added at {at(adds[-1])} and later removed", mr_link(ev))
+        if history.present_at(None) and last.number > 1:
+            return missing(
+                ev,
+                clock,
+                f"`{label}` is left on from an earlier attempt; it was not added again after "
+                f"attempt {last.number} was validated",
+                mr_link(ev),
+            )
         return missing(ev, clock, f"the MR never got the `{label}` label", mr_link(ev))
-    if not label_present(ev):
-        return failed(f"`{label}` was added and later removed", mr_link(ev))
-    if isinstance(ev.deployments, Unavailable):
-        return unavailable(ev.deployments)
-    d = staging_deployment(ev)
+    d = last.deployment
     if d is None:
         return failed(
             f"`{label}` was added but no staging deployment of the hotfix exists", mr_link(ev)
         )
-    added = adds[-1]
     done = finished(d)
     if d.status != "success" or added < done:
         return failed(
@@ -67,17 +78,28 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
             mr_link(ev),
             deployment_link(d),
         )
-    jobs = smoke_jobs(ev, d)
-    if jobs is None or isinstance(jobs, Unavailable):
+    checks = last.checks
+    if not isinstance(checks, Checks):
         return unknown(f"`{label}` added at {at(added)}; the checks could not be read", mr_link(ev))
-    outcome = smoke_outcome(jobs)
-    if outcome == "failed":
+    if checks.outcome == "failed":
         return failed(f"`{label}` added at {at(added)} although the checks failed", mr_link(ev))
-    if outcome == "pending" or any(j.finished_at and j.finished_at > added for j in jobs):
+    if checks.outcome == "pending" or any(
+        j.finished_at and j.finished_at > added for j in checks.jobs
+    ):
         return failed(f"`{label}` added at {at(added)} before the checks finished", mr_link(ev))
-    if outcome == "none" and not [n for n in validation_notes(ev, done) if n.created_at <= added]:
+    if checks.outcome == "none" and not [
+        n
+        for n in life.notes
+        if n.reading.claim == Claim.VALIDATED and done <= n.note.created_at <= added
+    ]:
         return failed(
             f"`{label}` added at {at(added)} with no checks or validation recorded", mr_link(ev)
+        )
+    if history.unsure:
+        return unknown(
+            f"`{label}` added at {at(added)}, but some label events name a label deleted since, "
+            "which may have removed it",
+            mr_link(ev),
         )
     return passed(
         f"`{label}` added at {at(added)}, after the deployment and checks",

@@ -1,15 +1,23 @@
-"""SH13 failed-validation-contained: a hotfix that failed validation was not declared
-validated, and was reverted or replaced."""
+"""SH13 failed-validation-contained. Runbook, Decision Points: "Staging validation fails: do
+not proceed toward production. Either revert the hotfix from `release` or replace it with a
+corrected hotfix and rerun the staging deploy."
+
+Only when validation failed, in any attempt (a failed check, or a note reporting failure):
+the MR was not labelled validated while the failed change was live, the change reached none
+of the environments after staging (`later_environments`, default `production*`) before it
+was contained, and it was contained: reverted from `release`, or replaced by a later
+staging deployment whose checks passed.
+"""
 
 from __future__ import annotations
 
 from auditor.checks._outcome import (
     Outcome,
     at,
-    cannot_judge,
     commit_link,
     deployment_link,
     failed,
+    lifecycle_of,
     missing,
     mr_link,
     not_applicable,
@@ -17,90 +25,93 @@ from auditor.checks._outcome import (
     unavailable,
     unknown,
 )
-from auditor.derive import (
-    Clock,
-    contains_hotfix,
-    deployments_after,
-    finished,
-    label_adds,
-    reports_failure,
-    reverts_after,
-    smoke_jobs,
-    smoke_outcome,
-    staging_deployment,
-    validation_failed,
-    validation_notes,
-)
+from auditor.derive import Checks, Clock, LabelHistory
 from auditor.evidence import PromotionEvidence, Unavailable
+from auditor.lifecycle import carries
 
 RULE_ID = "SH13"
 
 
 def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
-    if (stop := cannot_judge(ev, ev.deployments)) is not None:
-        return stop
-    d = staging_deployment(ev)
-    if d is None:
-        return not_applicable("the hotfix was not deployed to staging, so not validated")
-    jobs = smoke_jobs(ev, d)
-    if isinstance(jobs, Unavailable):
-        return unavailable(jobs)
-    outcome = validation_failed(ev, d)
-    if outcome is None:
-        return unknown(
-            "could not tell yet whether validation failed (checks not collected or still running)"
-        )
-    if not outcome:
+    life = lifecycle_of(ev, ev.deployments)
+    if isinstance(life, Outcome):
+        return life
+    failures = [(a, f) for a in life.attempts for f in a.failures]
+    last = life.last
+    if not failures:
+        if last.stopped:
+            return not_applicable("the promotion was stopped before deployment")
+        if last.deployment is None or last.deployment.status != "success":
+            return not_applicable("the hotfix was not deployed to staging, so not validated")
+        if isinstance(last.checks, Unavailable):
+            return unavailable(last.checks)
+        if not isinstance(last.checks, Checks) or last.checks.outcome == "pending":
+            return unknown(
+                "could not tell yet whether validation failed (checks not collected or "
+                "still running)"
+            )
         return not_applicable("validation did not fail")
-    if isinstance(ev.reverts, Unavailable):
-        return unavailable(ev.reverts)
-    failing = [j.finished_at for j in jobs or [] if j.finished_at and j.status != "success"]
-    notes = [n.created_at for n in validation_notes(ev, finished(d)) if reports_failure(n)]
-    failed_at = min([*failing, *notes], default=finished(d))
-    reverts = reverts_after(ev, finished(d))
-    contained_at = reverts[0].at if reverts else None
-    replaced = None
-    if contained_at is None:
-        # "replace it with a corrected hotfix and rerun the staging deploy": a later staging
-        # deployment that still carries this pick (the correction goes on top) and passed
-        # its checks. A deployment without the pick is no replacement: a cut-off rebuilds
-        # release from main, which still holds the failed change through the MR's merge.
-        for later in deployments_after(ev, d):
-            checks = smoke_jobs(ev, later)
-            if (
-                later.status == "success"
-                and contains_hotfix(ev, later.sha) is True
-                and isinstance(checks, list)
-                and smoke_outcome(checks) == "passed"
-            ):
-                replaced, contained_at = later, finished(later)
-                break
-    if isinstance(ev.label_events, Unavailable):
-        return unavailable(ev.label_events)
-    claims = [
-        t for t in label_adds(ev) if t >= failed_at and (contained_at is None or t < contained_at)
-    ]
-    if claims:
-        return failed(
-            f"validation failed at {at(failed_at)}, yet the MR was labelled "
-            f"`{ev.service.policy.validated_label}` at {at(claims[0])}",
-            mr_link(ev),
-        )
-    if reverts:
-        return passed(
-            f"checks failed; reverted from release by {reverts[0].commit.short_id} "
-            f"at {at(reverts[0].at)}",
-            commit_link(reverts[0].commit),
-        )
-    if replaced is not None:
-        return passed(
-            f"validation failed; a corrected hotfix followed, deployment {replaced.iid} passed "
-            "its checks",
-            deployment_link(replaced),
-        )
-    return missing(
-        ev,
-        clock,
-        "validation failed and the hotfix was neither reverted nor replaced",
-        deployment_link(d),
-    )
+    label = life.label
+    if isinstance(label, Unavailable):
+        return unavailable(label)
+    assert isinstance(label, LabelHistory)
+    name = ev.service.policy.validated_label
+    for attempt, f in failures:
+        until = f.contained_at
+        claims = [t for t in label.adds(f.at, until)]
+        if label.present_at(f.at):
+            claims.insert(0, f.at)
+        if claims:
+            return failed(
+                f"validation failed at {at(f.at)} (deployment {f.deployment.iid}), yet the MR "
+                f"carried `{name}` at {at(claims[0])} while the failed hotfix was live",
+                mr_link(ev),
+                deployment_link(f.deployment),
+            )
+        later = ev.later_deployments
+        if later is None:
+            return unknown("validation failed; the environments after staging were not read")
+        if isinstance(later, Unavailable):
+            return unavailable(later)
+        for d in later:
+            if d.created_at < f.at or (until is not None and d.created_at >= until):
+                continue
+            if d.status in ("canceled", "skipped"):
+                continue
+            reached = carries(ev, attempt.picks, attempt.revert, d)
+            if reached is None:
+                return unknown(
+                    f"validation failed; could not establish whether deployment {d.iid} to "
+                    f"{d.environment} carried the failed hotfix",
+                    deployment_link(d),
+                )
+            if reached:
+                return failed(
+                    f"validation failed at {at(f.at)}, yet the hotfix was deployed to "
+                    f"{d.environment} (deployment {d.iid}, {d.status}) at {at(d.created_at)}",
+                    deployment_link(f.deployment),
+                    deployment_link(d),
+                )
+        if until is None:
+            return missing(
+                ev,
+                clock,
+                f"validation failed at {at(f.at)} and the hotfix was neither reverted nor replaced",
+                deployment_link(f.deployment),
+            )
+    parts = []
+    links = []
+    for attempt, f in failures:
+        what = "checks failed" if f.jobs else "a note reported failure"
+        if f.reverted_by is not None:
+            parts.append(f"{what} at {at(f.at)}; reverted by {f.reverted_by.commit.short_id}")
+            links.append(commit_link(f.reverted_by.commit))
+        elif f.replaced_by is not None:
+            parts.append(
+                f"{what} at {at(f.at)}; replaced by deployment {f.replaced_by.iid}, which "
+                "passed its checks"
+            )
+            links.append(deployment_link(f.replaced_by))
+        if len(life.attempts) > 1:
+            parts[-1] = f"attempt {attempt.number}: " + parts[-1]
+    return passed("; ".join(parts) + ", and it went no further", *links)

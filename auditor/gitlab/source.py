@@ -494,6 +494,7 @@ class GitLabSource:
             web_url=data["web_url"],
             user=_user(data.get("user")),
             downstream_pipeline_id=downstream["id"] if downstream else None,
+            allow_failure=bool(data.get("allow_failure")),
         )
 
     def _jobs(self, items: list[dict[str, Any]], pipeline_id: int) -> tuple[Job, ...]:
@@ -570,6 +571,15 @@ class GitLabSource:
                 )
             ),
             lambda items: tuple(sorted((self._deployment(d) for d in items), key=lambda d: d.id)),
+        )
+
+    def environments(self, path: str) -> tuple[str, ...] | Unavailable:
+        """The names of the project's environments (all states)."""
+        return self._once(
+            ("environments", path),
+            f"environments of {path}",
+            lambda: _attrs(self._project(path).environments.list(iterator=True)),
+            lambda items: tuple(e["name"] for e in items),
         )
 
     def last_successful_deployment(
