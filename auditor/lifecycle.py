@@ -102,6 +102,7 @@ class Attempt:
     runs: tuple[OrchestrationRun, ...]  # orchestration pipelines created during it
     release_jobs: tuple[Job, ...]  # the service's release jobs played in them (latest tries)
     deployments: tuple[Deployment, ...]  # its staging deployments, oldest first
+    carried: tuple[Deployment, ...]  # the successful ones that held its change
     deployment: Deployment | None  # the one judged
     checks: Checks | Unavailable | None  # the judged deployment's checks
     validated_at: datetime | None  # when validation ended (label add, or note)
@@ -116,19 +117,12 @@ class Attempt:
 
     @property
     def stopped(self) -> bool:
-        """Reverted before any deployment: the runbook's "not yet deployed" rollback."""
-        return self.revert is not None and not any(
-            d.created_at <= self.revert.at for d in self.deployments
+        """Reverted before staging ran it: the runbook's "not yet deployed" rollback."""
+        return (
+            self.revert is not None
+            and not self.carried
+            and not any(d.created_at <= self.revert.at for d in self.deployments)
         )
-
-    @property
-    def deployed_before_revert(self) -> list[Deployment]:
-        end = self.window_end
-        return [
-            d
-            for d in self.deployments
-            if d.status == "success" and (end is None or finished(d) <= end)
-        ]
 
     def closes(self, now: datetime) -> datetime:
         """The end of the attempt's validation window (SH07, SH09): when validation was
@@ -380,6 +374,7 @@ def _attempt(
         runs=runs,
         release_jobs=release_jobs,
         deployments=tuple(deployments),
+        carried=tuple(carried),
         deployment=judged,
         checks=checks_of(ev, judged) if judged is not None else None,
         validated_at=validated_at,

@@ -232,6 +232,7 @@ MR = MergeRequest(
     author="dave",
 )
 
+MR_COMMIT = commit("9f" * 20, "Fix charge session rounding", parents=(BASE_SHA,))
 PICK_COMMIT = commit(
     PICK_SHA,
     "Fix charge session rounding",
@@ -298,8 +299,11 @@ def by_the_book() -> PromotionEvidence:
         deployments=(DEPLOYMENT,),
         previous_deployment=PREVIOUS_DEPLOYMENT,
         pipeline_jobs={DOWNSTREAM: (DEPLOY_JOB, SMOKE_JOB)},
+        pipeline_bridges={DOWNSTREAM: ()},
         ancestry={(PICK_SHA, DEPLOY_SHA): True},
         scope=SCOPE,
+        mr_commits=(MR_COMMIT,),
+        later_deployments=(),
     )
 
 
@@ -413,8 +417,16 @@ def rolled_back(
     runs = (RUN,) if rerun_status is None else (RUN, rerun(rerun_status))
     deployments = (DEPLOYMENT,) if redeploy is None else (DEPLOYMENT, redeploy)
     jobs = dict(ev.pipeline_jobs)
+    bridges = dict(ev.pipeline_bridges)
     if redeploy is not None and redeploy.pipeline_id is not None:
         jobs[redeploy.pipeline_id] = (
             redeploy_jobs if redeploy_jobs is not None else (redeploy_smoke())
         )
-    return replace(ev, orchestration_runs=runs, deployments=deployments, pipeline_jobs=jobs)
+        bridges[redeploy.pipeline_id] = ()
+    return replace(
+        ev,
+        orchestration_runs=runs,
+        deployments=deployments,
+        pipeline_jobs=jobs,
+        pipeline_bridges=bridges,
+    )

@@ -356,8 +356,29 @@ CASES: list[Case] = [
     ),
     Case(
         "SH04",
-        "revert-commit",
-        scope_with(ScopeCommit(commit(EXTRA_SHA, "Revert x"), None, OTHER_SHA, None)),
+        "revert-of-a-merged-mrs-commit",
+        scope_with(ScopeCommit(commit(EXTRA_SHA, "Revert x"), None, OTHER_SHA, None, (mr_ref(7),))),
+        PASS,
+    ),
+    Case(
+        "SH04",
+        "revert-of-something-no-mr-explains",
+        scope_with(ScopeCommit(commit(EXTRA_SHA, "Revert x"), None, OTHER_SHA, None, ())),
+        FAIL,
+        mentions="not traceable",
+    ),
+    Case(
+        "SH04",
+        "revert-whose-target-could-not-be-traced",
+        scope_with(
+            ScopeCommit(commit(EXTRA_SHA, "Revert x"), None, OTHER_SHA, None, gone("MRs of x"))
+        ),
+        UNKNOWN,
+    ),
+    Case(
+        "SH04",
+        "revert-of-this-hotfix",
+        scope_with(ScopeCommit(commit(EXTRA_SHA, "Revert y"), None, PICK_SHA, None)),
         PASS,
     ),
     Case(
@@ -770,9 +791,10 @@ CASES: list[Case] = [
                 **FAILED.pipeline_jobs,
                 888: (job(906, "smoke staging", "success", 888, NOTE_AT + 30 * M),),
             },
+            pipeline_bridges={**FAILED.pipeline_bridges, 888: ()},
         ),
         PASS,
-        mentions="corrected hotfix",
+        mentions="replaced by deployment 905",
     ),
     Case(
         "SH13",
@@ -798,7 +820,7 @@ CASES: list[Case] = [
     Case(
         "SH14",
         "reverted-before-deploying",
-        replace(FAILED, reverts=(replace(REVERT, at=DEPLOY_DONE - M),)),
+        replace(FAILED, reverts=(replace(REVERT, at=DEPLOY_AT - M),), deployments=()),
         NA,
     ),
     Case("SH14", "no-picks", replace(FAILED_REVERTED, picks=()), UNKNOWN),

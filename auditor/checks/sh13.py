@@ -93,6 +93,8 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
                     deployment_link(d),
                 )
         if until is None:
+            if isinstance(ev.reverts, Unavailable):
+                return unavailable(ev.reverts)
             return missing(
                 ev,
                 clock,

@@ -26,7 +26,7 @@ from auditor.checks._outcome import (
 )
 from auditor.derive import Checks, Clock, checks_of, latest_attempts
 from auditor.evidence import PromotionEvidence, Unavailable
-from auditor.lifecycle import Attempt, carries, made_before
+from auditor.lifecycle import Attempt, made_before
 
 RULE_ID = "SH14"
 
@@ -35,15 +35,7 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
     life = lifecycle_of(ev, ev.reverts, ev.deployments)
     if isinstance(life, Outcome):
         return life
-    backed_out = [
-        a
-        for a in life.attempts
-        if a.revert is not None
-        and any(
-            d.status == "success" and d.created_at <= a.revert.at and carries(ev, a.picks, None, d)
-            for d in a.deployments
-        )
-    ]
+    backed_out = [a for a in life.attempts if a.revert is not None and a.carried]
     if not backed_out:
         if any(a.stopped for a in life.attempts):
             return not_applicable("the pick was reverted before any deployment (stopped)")
