@@ -169,7 +169,10 @@ def _template(value: object, where: str, required: bool) -> str:
 def _grace(value: object, where: str) -> timedelta:
     if not isinstance(value, str):
         raise ConfigError(f"{where} must be a duration string like '24h'")
-    period = parse_duration(value)
+    try:
+        period = parse_duration(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
     if not GRACE_MIN <= period <= GRACE_MAX:
         raise ConfigError(f"{where} must be between 1m and 90d, not {value!r}")
     return period
