@@ -3,7 +3,8 @@
 One cheap GET per question (`per_page=1`), one line per answer: `ok`, `warn` or `fail`,
 with what was found and, when it is not ok, what to do. The checks are decided here from
 the probes' answers; the probing itself (python-gitlab over the read-only session) is
-passed in, so this module never touches the network or prints, and never sees the token.
+passed in, so this module never touches the network, never prints and never reads the
+token (only the probe sends it, in its header).
 
 Exit status: 0 when nothing failed (warnings allowed), 4 when GitLab cannot be used or a
 read the audit needs is refused.
