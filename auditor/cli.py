@@ -124,8 +124,66 @@ def main_options(
 def _emit(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    else:
+        return
+    try:
         output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+def _cannot_create_in(folder: Path) -> str | None:
+    """Why no file can be created in `folder`, or None when one can. Trying is the only
+    honest test: permission bits say nothing about root, ACLs or a read-only mount."""
+    try:
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".auditor-write-check-")
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    os.close(fd)
+    os.unlink(name)
+    return None
+
+
+def check_output_paths(
+    output: Path | None = None,
+    out: Path | None = None,
+    *,
+    output_flag: str = "--output",
+    out_flag: str = "--out",
+) -> None:
+    """Refuse, before any GitLab request, an `output` file or `out` folder that could not
+    be written, so that an audit is never computed only to be lost."""
+    if output is not None:
+        if output.is_dir():
+            raise ConfigError(f"{output_flag} {output} is a directory; give a file name")
+        folder = output.parent
+        if not folder.exists():
+            raise ConfigError(
+                f"{output_flag} {output}: folder {folder} does not exist; create it first"
+            )
+        if not folder.is_dir():
+            raise ConfigError(f"{output_flag} {output}: {folder} is not a folder")
+        if output.exists():
+            try:
+                with output.open("ab"):
+                    pass
+            except OSError as exc:
+                raise ConfigError(
+                    f"{output_flag} {output} cannot be written ({exc.strerror})"
+                ) from None
+        elif (why := _cannot_create_in(folder)) is not None:
+            raise ConfigError(f"{output_flag} {output}: cannot write in {folder} ({why})")
+    if out is not None:
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"{out_flag} {out} exists and is not a folder")
+        # a missing --out folder is created, with its parents: the nearest existing one
+        # must take it
+        existing = out
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise ConfigError(f"{out_flag} {out}: {existing} is not a folder")
+        if (why := _cannot_create_in(existing)) is not None:
+            raise ConfigError(f"{out_flag} {out}: cannot write in {existing} ({why})")
 
 
 def render(report: Report, fmt: str) -> str:
@@ -170,6 +228,7 @@ def check(
         if fmt not in FORMAT_CHOICES:
             raise ConfigError(f"--format must be one of {', '.join(FORMAT_CHOICES)}")
         parsed = parse_target(target)
+        check_output_paths(output)
         settings = load_settings(find_config(state.config, os.environ))
         services = select_services(settings, parsed, service or [])
         session = ReadOnlySession()
@@ -224,6 +283,7 @@ def sweep(
     """Find and audit every promotion to staging in a window; keep the evidence."""
 
     def run() -> int:
+        check_output_paths(out=out)
         from rich.console import Console
 
         from auditor.dates import parse_window
@@ -458,6 +518,7 @@ def report(
     """Reports of a stored sweep run; never touches GitLab."""
 
     def run() -> int:
+        check_output_paths(output, out)
         if out is None and bundle:
             raise ConfigError("--bundle goes with --out DIR")
         if out is not None and fmt is not None:
@@ -573,6 +634,7 @@ def signoff(
     promotion since the last cut-off, and what blocks sign-off."""
 
     def run() -> int:
+        check_output_paths(output)
         import json
 
         from auditor.evidence import Unavailable
@@ -645,6 +707,32 @@ def signoff(
     raise typer.Exit(_guarded(run))
 
 
+@app.command()
+def doctor(
+    now: Annotated[str | None, typer.Option("--now", hidden=True)] = None,
+) -> None:
+    """Check that the auditor can use GitLab as configured: connectivity, the token and its
+    scopes, and read access to every configured project. Read-only; one line per check;
+    exit 0 when nothing failed (warnings allowed), 4 when something the audit needs failed."""
+
+    def run() -> int:
+        from auditor import doctor as checks
+        from auditor.gitlab.client import ReadOnlySession, connect
+        from auditor.gitlab.probe import probe
+
+        settings = load_settings(find_config(state.config, os.environ))
+        gl = connect(settings, ReadOnlySession())
+        found = checks.diagnose(
+            settings, lambda path, query: probe(gl, path, query), _parse_now(now)
+        )
+        for check in found:
+            typer.echo(check.line())
+        typer.echo(checks.summary(found))
+        return checks.exit_code(found)
+
+    raise typer.Exit(_guarded(run))
+
+
 @simulator_app.command("serve")
 def simulator_serve(
     world: Annotated[
@@ -708,6 +796,7 @@ def demo(
         from auditor.store import EvidenceStore
         from auditor.sweep import Sweep
 
+        check_output_paths(out=out)
         console = Console()
         module = load_module("demo")
         console.print("[bold]auditor demo[/]: building a simulated GitLab (evenergi/*) ...")

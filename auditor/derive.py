@@ -41,7 +41,7 @@ def release_job_pattern(service: Service) -> re.Pattern[str]:
 
 
 def cut_off_pattern(service: Service) -> re.Pattern[str]:
-    return job_pattern(service.policy.cut_off_job.replace("{service}", service.name))
+    return job_pattern(service.cut_off_job_name)
 
 
 def latest_attempts(jobs: Iterable[Job]) -> list[Job]:

@@ -3,8 +3,12 @@ the formats, and the read-only guard."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import socket
+import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import gitlab
@@ -80,12 +84,37 @@ def test_missing_config(tmp_path: Path) -> None:
         (
             '[gitlab]\nurl = "https://g"\norchestration_project = "a/b"\n[policy]\nfoo = 1\n'
             '[services.x]\nproject = "a/x"\n',
-            "unknown [policy] key 'foo'",
+            "unknown key 'foo' in [policy]",
         ),
         (
             '[gitlab]\nurl = "https://g"\norchestration_project = "a/b"\n'
             '[services.x]\nproject = "a/x"\ngrace_period = "soon"\n',
             "not a duration",
+        ),
+        (
+            '[gitlab]\nurl = "https://g"\norchestration_project = "a/b"\ntimeout = inf\n'
+            '[services.x]\nproject = "a/x"\n',
+            "timeout must be a number of seconds",
+        ),
+        (
+            '[gitlab]\nurl = "https://g"\norchestration_project = "a/b"\n'
+            '[polcy]\ngoverned = false\n[services.x]\nproject = "a/x"\n',
+            "unknown table [polcy] (did you mean policy?)",
+        ),
+        (
+            '[gitlab]\nurl = "https://g"\norchestration_project = "a/b"\n'
+            '[services.x]\nproject = "a/x"\nrelease_job = "release {svc"\n',
+            "services.x.release_job is not a valid template",
+        ),
+        (
+            '[gitlab]\nurl = "https://g"\norchestration_project = "a/b"\n'
+            '[services.x]\nproject = "a/x"\npaths = [1, 2]\n',
+            "services.x.paths must be a list of non-empty strings",
+        ),
+        (
+            '[gitlab]\nurl = "https://g"\norchestration_project = "a/b"\n'
+            '[services.x]\nproject = "a/x"\ngrace_period = "365d"\n',
+            "between 1m and 90d",
         ),
     ],
 )
@@ -168,6 +197,181 @@ def test_token_never_in_any_output(by_the_book: Served) -> None:
         assert by_the_book.world.token not in result.output
 
 
+def test_config_in_utf16_is_one_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "auditor.toml"
+    cfg.write_bytes(
+        '[gitlab]\nurl = "https://g"\norchestration_project = "a/b"\n[services.x]\n'
+        'project = "a/x"\n'.encode("utf-16")
+    )
+    result = CliRunner().invoke(
+        app, ["--config", str(cfg), "check", "a/x!1"], env={"GITLAB_TOKEN": "x"}
+    )
+    _one_error_line(result, 2, "not UTF-8 (UTF-16)")
+
+
+URL_SECRET = "glpat-url-secret-5150"
+
+
+@pytest.mark.parametrize("command", [["check", "evenergi/vemo-core!1"], ["doctor"]])
+@pytest.mark.parametrize("where", ["file", "GITLAB_URL", "CI_SERVER_URL"])
+def test_credentials_in_the_url_are_refused_and_never_echoed(
+    by_the_book: Served, tmp_path: Path, where: str, command: list[str]
+) -> None:
+    host = by_the_book.url.split("://", 1)[1]
+    url = f"http://oauth2:{URL_SECRET}@{host}"
+    cfg = tmp_path / "creds.toml"
+    services = {"vemo-core": {"project": "evenergi/vemo-core"}}
+    text = config_toml(url if where == "file" else "x", services)
+    if where != "file":
+        text = "\n".join(line for line in text.splitlines() if not line.startswith("url ="))
+    cfg.write_text(text)
+    env = {"GITLAB_TOKEN": by_the_book.world.token, "GITLAB_URL": "", "CI_SERVER_URL": ""}
+    if where != "file":
+        env[where] = url
+    result = CliRunner().invoke(app, ["--config", str(cfg), *command], env=env)
+    _one_error_line(result, 2, "contains credentials", "GITLAB_TOKEN")
+    assert URL_SECRET not in result.output
+    assert by_the_book.server.requests == []  # refused before anything was sent
+
+
+# -- output paths, checked before GitLab is asked anything -------------------------------
+def _read_only_folder() -> Path | None:
+    """/sys refuses new files even to root; None where it does not."""
+    try:
+        fd, name = tempfile.mkstemp(dir="/sys")
+    except OSError:
+        return Path("/sys")
+    os.close(fd)
+    os.unlink(name)
+    return None
+
+
+def _check_output(served: Served, output: Path) -> object:
+    return served.run("check", "evenergi/vemo-core!1", "--format", "json", "--output", str(output))
+
+
+def test_check_output_into_a_missing_folder(by_the_book: Served, tmp_path: Path) -> None:
+    result = _check_output(by_the_book, tmp_path / "nope" / "report.json")
+    _one_error_line(result, 2, "--output", "does not exist", "create it first")
+    assert by_the_book.server.requests == []
+
+
+def test_check_output_onto_a_directory(by_the_book: Served, tmp_path: Path) -> None:
+    result = _check_output(by_the_book, tmp_path)
+    _one_error_line(result, 2, "is a directory", "give a file name")
+    assert by_the_book.server.requests == []
+
+
+def test_check_output_under_a_file(by_the_book: Served, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    result = _check_output(by_the_book, tmp_path / "file" / "report.json")
+    _one_error_line(result, 2, "is not a folder")
+    assert by_the_book.server.requests == []
+
+
+def test_check_output_into_a_read_only_folder(by_the_book: Served) -> None:
+    folder = _read_only_folder()
+    if folder is None:
+        pytest.skip("/sys accepts new files here")
+    result = _check_output(by_the_book, folder / "report.json")
+    _one_error_line(result, 2, "cannot write in /sys")
+    assert by_the_book.server.requests == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a 0o555 folder")
+def test_check_output_into_a_folder_without_write_permission(
+    by_the_book: Served, tmp_path: Path
+) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        result = _check_output(by_the_book, folder / "report.json")
+    finally:
+        folder.chmod(0o755)
+    _one_error_line(result, 2, "cannot write in", "Permission denied")
+    assert by_the_book.server.requests == []
+
+
+def test_sweep_out_onto_a_file_is_refused_before_gitlab(
+    by_the_book: Served, tmp_path: Path
+) -> None:
+    target = tmp_path / "reports"
+    target.write_text("not a folder")
+    db = tmp_path / "auditor.db"
+    result = by_the_book.run("sweep", "--since", "7d", "--db", str(db), "--out", str(target))
+    _one_error_line(result, 2, "--out", "is not a folder")
+    assert by_the_book.server.requests == []
+    assert not db.exists()
+
+
+def test_sweep_out_into_a_read_only_folder(by_the_book: Served, tmp_path: Path) -> None:
+    folder = _read_only_folder()
+    if folder is None:
+        pytest.skip("/sys accepts new files here")
+    db = tmp_path / "auditor.db"
+    result = by_the_book.run(
+        "sweep", "--since", "7d", "--db", str(db), "--out", str(folder / "reports" / "week")
+    )
+    _one_error_line(result, 2, "--out", "cannot write in /sys")
+    assert by_the_book.server.requests == [] and not db.exists()
+
+
+def test_signoff_output_onto_a_directory_is_refused_before_gitlab(
+    by_the_book: Served, tmp_path: Path
+) -> None:
+    result = by_the_book.run(
+        "signoff", "--service", "vemo-core", "--db", str(tmp_path / "none.db"),
+        "--output", str(tmp_path),
+    )  # fmt: skip
+    _one_error_line(result, 2, "--output", "is a directory")
+    assert by_the_book.server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--format", "json", "--output", "{tmp}/missing/report.json"], "does not exist"),
+        (["--out", "{tmp}/file/reports"], "is not a folder"),
+    ],
+)
+def test_report_output_checked_first(tmp_path: Path, args: list[str], words: str) -> None:
+    (tmp_path / "file").write_text("x")
+    argv = ["report", "--db", str(tmp_path / "none.db")]
+    argv += [a.replace("{tmp}", str(tmp_path)) for a in args]
+    # the output is named, not the missing store: it is checked before anything is read
+    _one_error_line(CliRunner().invoke(app, argv), 2, words)
+
+
+def test_history_csv_neutralises_formulas(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from auditor.findings import MRSummary, PromotionResult, Verdict
+    from auditor.store import EvidenceStore
+
+    formulas = ['=HYPERLINK("http://evil","x")', "+1+1", "-2+3", "@SUM(A1)", "\tx"]
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    db = tmp_path / "auditor.db"
+    with EvidenceStore(db) as store:
+        run = store.begin_run(
+            window_from=at,
+            window_to=at + timedelta(days=7),
+            services=["vemo-core"],
+            config_sha256="c" * 64,
+            rulebook_sha256="r" * 64,
+            tool_version="0.1.0",
+            gitlab_url="https://gitlab.example.com",
+        )
+        for iid, title in enumerate(formulas, start=1):
+            mr = MRSummary("evenergi/vemo-core", iid, title, f"https://g/mr/{iid}", at)
+            store.record_promotion(run, PromotionResult(mr, "vemo-core", Verdict.COMPLIANT, ()))
+        store.finish_run(run, status="complete", requests=0, coverage={}, summary={})
+    result = CliRunner().invoke(app, ["history", "--db", str(db), "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(io.StringIO(result.stdout), dtype=str, keep_default_na=False)
+    assert sorted(frame["title"]) == sorted("'" + t for t in formulas)
+
+
 # -- the read-only guard ------------------------------------------------------------------
 def test_guard_refuses_every_write_before_it_reaches_the_network(by_the_book: Served) -> None:
     settings = load_settings(by_the_book.config, {"GITLAB_TOKEN": by_the_book.world.token})
@@ -206,6 +410,12 @@ def test_help_for_every_command() -> None:
     for args in (
         ["--help"],
         ["check", "--help"],
+        ["sweep", "--help"],
+        ["history", "--help"],
+        ["report", "--help"],
+        ["verify", "--help"],
+        ["signoff", "--help"],
+        ["doctor", "--help"],
         ["demo", "--help"],
         ["simulator", "serve", "--help"],
     ):

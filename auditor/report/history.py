@@ -1,5 +1,6 @@
 """`auditor history` output: past runs and promotions from the store, as a table, JSON or
-CSV. Rows are the store's dicts; nothing here touches GitLab."""
+CSV. Rows are the store's dicts; nothing here touches GitLab. CSV cells that a spreadsheet
+would run as a formula are neutralised as in every other CSV export."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from auditor.report.csv_export import neutralise
 
 PROMOTION_COLUMNS = (
     "run_id",
@@ -77,7 +80,7 @@ def _csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore")
     writer.writeheader()
     for r in rows:
-        writer.writerow({c: _plain(r.get(c)) for c in columns})
+        writer.writerow({c: neutralise(_plain(r.get(c))) for c in columns})
     return buf.getvalue()
 
 

@@ -1376,7 +1376,7 @@ class GitLabApi:
             "revoked": False,
             "created_at": ts(now - timedelta(days=30)),
             "description": "read-only token for the hotfix auditor",
-            "scopes": ["read_api"],
+            "scopes": list(self.world.token_scopes),
             "user_id": self._current().id,
             "last_used_at": ts(now),
             "active": True,

@@ -457,6 +457,8 @@ class World:
         self.now = now
         self.url = url
         self.token = "glpat-simulated-0123456789abcdef"
+        # what GET /personal_access_tokens/self reports (auditor doctor warns beyond read_api)
+        self.token_scopes: list[str] = ["read_api"]
         self.root = root or Path(tempfile.mkdtemp(prefix="auditor-world-"))
         self.users: dict[str, User] = {}
         self.projects: dict[str, SimProject] = {}
