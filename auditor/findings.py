@@ -5,7 +5,7 @@ These are the contract's `auditor.report/v1` nouns; the JSON writer renders them
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -56,11 +56,49 @@ class MRSummary:
 
 
 @dataclass(frozen=True)
+class AttemptSummary:
+    """One attempt of a promotion, as the timeline shows it: picked, released, deployed,
+    checked, validated, reverted. `state` is picked, deployed, validated, failed, reverted
+    or stopped."""
+
+    number: int
+    state: str
+    picks: tuple[str, ...]  # the commits on release, short SHAs
+    reached_release_at: datetime
+    release_job_id: int | None = None
+    release_job_status: str | None = None
+    deployment_iid: int | None = None
+    deployment_status: str | None = None
+    deployed_at: datetime | None = None
+    checks: str | None = None  # passed, failed, pending, none; None: not read
+    validated_at: datetime | None = None
+    reverted_by: str | None = None
+    reverted_at: datetime | None = None
+
+    def describe(self, stamp: Callable[[datetime], str]) -> str:
+        """One line: what happened in this attempt, in order."""
+        parts = [f"picked {', '.join(self.picks)} at {stamp(self.reached_release_at)}"]
+        if self.release_job_id is not None:
+            parts.append(f"release job {self.release_job_id} {self.release_job_status}")
+        if self.deployment_iid is not None:
+            when = f" at {stamp(self.deployed_at)}" if self.deployed_at else ""
+            parts.append(f"deployment {self.deployment_iid} {self.deployment_status}{when}")
+        if self.checks is not None:
+            parts.append(f"checks {self.checks}")
+        if self.validated_at is not None:
+            parts.append(f"validated at {stamp(self.validated_at)}")
+        if self.reverted_by is not None and self.reverted_at is not None:
+            parts.append(f"reverted by {self.reverted_by} at {stamp(self.reverted_at)}")
+        return f"attempt {self.number} ({self.state}): " + "; ".join(parts)
+
+
+@dataclass(frozen=True)
 class PromotionResult:
     mr: MRSummary
     service: str
     verdict: Verdict
     findings: tuple[Finding, ...]
+    attempts: tuple[AttemptSummary, ...] = ()
 
 
 @dataclass(frozen=True)

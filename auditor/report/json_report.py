@@ -14,7 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from auditor.findings import EvidenceLink, Finding, MRSummary, PromotionResult, Report
+from auditor.findings import (
+    AttemptSummary,
+    EvidenceLink,
+    Finding,
+    MRSummary,
+    PromotionResult,
+    Report,
+)
 
 SCHEMA_ID = "auditor.report/v1"
 TOOL_NAME = "auditor"
@@ -91,12 +98,31 @@ def _finding(finding: Finding) -> dict[str, Any]:
     }
 
 
+def _attempt(attempt: AttemptSummary) -> dict[str, Any]:
+    return {
+        "number": attempt.number,
+        "state": attempt.state,
+        "picks": list(attempt.picks),
+        "reached_release_at": format_timestamp(attempt.reached_release_at),
+        "release_job_id": attempt.release_job_id,
+        "release_job_status": attempt.release_job_status,
+        "deployment_iid": attempt.deployment_iid,
+        "deployment_status": attempt.deployment_status,
+        "deployed_at": _optional_timestamp(attempt.deployed_at),
+        "checks": attempt.checks,
+        "validated_at": _optional_timestamp(attempt.validated_at),
+        "reverted_by": attempt.reverted_by,
+        "reverted_at": _optional_timestamp(attempt.reverted_at),
+    }
+
+
 def _promotion(result: PromotionResult) -> dict[str, Any]:
     return {
         "mr": _mr(result.mr),
         "service": result.service,
         "verdict": str(result.verdict),
         "findings": [_finding(f) for f in result.findings],
+        "attempts": [_attempt(a) for a in result.attempts],
     }
 
 

@@ -100,6 +100,8 @@ def _promotion(result: PromotionResult) -> list[str]:
         f"Title: {escape_md(mr.title)}  ",
         f"Merged: {merged}",
         "",
+        *(f"- {escape_md(a.describe(format_timestamp))}" for a in result.attempts),
+        *([""] if result.attempts else []),
         "| Rule | Status | Finding |",
         "|---|---|---|",
         *(_row(f) for f in result.findings),
