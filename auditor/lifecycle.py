@@ -82,6 +82,12 @@ class FailedValidation:
     replaced_by: Deployment | None = None
 
     @property
+    def rerun_only(self) -> bool:
+        """Replaced by a redeploy of the very same commit: the checks passed on a second
+        run, but no corrected hotfix followed the failure."""
+        return self.replaced_by is not None and self.replaced_by.sha == self.deployment.sha
+
+    @property
     def contained_at(self) -> datetime | None:
         if self.reverted_by is not None:
             return self.reverted_by.at

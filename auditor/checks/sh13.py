@@ -24,6 +24,7 @@ from auditor.checks._outcome import (
     passed,
     unavailable,
     unknown,
+    warned,
 )
 from auditor.derive import Checks, Clock, LabelHistory
 from auditor.evidence import PromotionEvidence, Unavailable
@@ -109,11 +110,17 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
             parts.append(f"{what} at {at(f.at)}; reverted by {f.reverted_by.commit.short_id}")
             links.append(commit_link(f.reverted_by.commit))
         elif f.replaced_by is not None:
+            again = " (the same commit, redeployed)" if f.rerun_only else ""
             parts.append(
-                f"{what} at {at(f.at)}; replaced by deployment {f.replaced_by.iid}, which "
-                "passed its checks"
+                f"{what} at {at(f.at)}; replaced by deployment {f.replaced_by.iid}{again}, "
+                "which passed its checks"
             )
             links.append(deployment_link(f.replaced_by))
         if len(life.attempts) > 1:
             parts[-1] = f"attempt {attempt.number}: " + parts[-1]
-    return passed("; ".join(parts) + ", and it went no further", *links)
+    summary = "; ".join(parts) + ", and it went no further"
+    if any(f.rerun_only for _, f in failures):
+        # the runbook asks for a revert or a corrected hotfix; a green rerun of the same
+        # build is a flaky check at best, which a reviewer should look at
+        return warned(summary + "; no corrected hotfix followed the failure", *links)
+    return passed(summary, *links)

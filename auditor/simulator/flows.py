@@ -127,15 +127,21 @@ def release_flow(
     smoke_status: str | None = "success",
     deploy_sha: str | None = None,
     release_status: str | None = None,
+    cut_off_name: str = "cut-off",
+    smoke_in_child: bool = False,
+    smoke_allow_failure: bool = False,
 ) -> Flow:
     """An orchestration pipeline created at `at` in which `services`' release jobs are
-    played (the others stay `manual`), each deploying to staging and running smoke."""
+    played (the others stay `manual`), each deploying to staging and running smoke.
+
+    `smoke_in_child` runs the smoke job in a child pipeline the deploying pipeline triggers
+    (a `smoke suite` trigger job); `smoke_allow_failure` marks it `allow_failure: true`;
+    `smoke_status="manual"` leaves a manual smoke job nobody played."""
     by = by or org.rm
     played = [services] if isinstance(services, str) else list(services)
     world = org.world
     pipeline = org.orch.pipeline("main", by, at, source="web")
     jobs: dict[str, SimJob] = {}
-    flow_jobs: dict[str, SimJob] = {}
     for n, name in enumerate(org.projects, start=1):
         job_name = f"{n:02d} release {name}"
         if name in played:
@@ -153,7 +159,7 @@ def release_flow(
             jobs[name] = world.add_job(pipeline, job_name, "release", "manual", bridge=True)
     cut = world.add_job(
         pipeline,
-        "cut-off",
+        cut_off_name,
         "cut-off",
         "success" if cut_off_played else "manual",
         at=at + timedelta(minutes=1) if cut_off_played else None,
@@ -161,34 +167,140 @@ def release_flow(
     )
     flow = Flow(pipeline, jobs, cut)
     for name in played:
-        project = org.projects[name]
-        start = at + timedelta(minutes=3)
-        down = project.pipeline("release", by, start, source="pipeline", sha=deploy_sha)
-        jobs[name].downstream = down
-        world.add_job(down, "build", "build", "success", at=start)
-        deploy = world.add_job(
-            down,
-            f"deploy {environment_of(org, name)}",
-            "deploy",
-            deploy_status,
-            at=start + timedelta(minutes=4),
-            environment=environment_of(org, name),
-            user=by,
+        deploy_downstream(
+            org,
+            flow,
+            name,
+            at + timedelta(minutes=3),
+            by=by,
+            deploy_status=deploy_status,
+            smoke_status=smoke_status,
+            deploy_sha=deploy_sha,
+            smoke_in_child=smoke_in_child,
+            smoke_allow_failure=smoke_allow_failure,
         )
-        flow.downstream[name] = down
-        flow.deploy_jobs[name] = deploy
-        flow.deployments[name] = world.deploy(deploy)
-        if smoke_status and deploy_status == "success":
-            flow.smoke_jobs[name] = world.add_job(
-                down,
-                "smoke staging",
-                "verify",
-                smoke_status,
-                at=(deploy.finished_at or start) + timedelta(minutes=1),
-                user=by,
-            )
-        flow_jobs[name] = deploy
     return flow
+
+
+def deploy_downstream(
+    org: Org,
+    flow: Flow,
+    name: str,
+    start: datetime,
+    *,
+    by: User | None = None,
+    deploy_status: str = "success",
+    smoke_status: str | None = "success",
+    deploy_sha: str | None = None,
+    smoke_in_child: bool = False,
+    smoke_allow_failure: bool = False,
+) -> SimDeployment:
+    """The release bridge's downstream pipeline in the service project: build, deploy to
+    staging, then the smoke check (in the pipeline, or in a child pipeline it triggers)."""
+    by = by or org.rm
+    world = org.world
+    project = org.projects[name]
+    down = project.pipeline("release", by, start, source="pipeline", sha=deploy_sha)
+    flow.release_jobs[name].downstream = down
+    world.add_job(down, "build", "build", "success", at=start)
+    env = environment_of(org, name)
+    deploy = world.add_job(
+        down,
+        f"deploy {env}",
+        "deploy",
+        deploy_status,
+        at=start + timedelta(minutes=4),
+        environment=env,
+        user=by,
+    )
+    flow.downstream[name] = down
+    flow.deploy_jobs[name] = deploy
+    flow.deployments[name] = world.deploy(deploy)
+    if smoke_status and deploy_status == "success":
+        smoke_at = (deploy.finished_at or start) + timedelta(minutes=1)
+        host = down
+        if smoke_in_child:
+            child = project.pipeline(
+                "release", by, smoke_at, source="parent_pipeline", sha=down.sha
+            )
+            trigger = world.add_job(
+                down,
+                "smoke suite",
+                "verify",
+                _bridge_status(smoke_status, smoke_allow_failure),
+                at=smoke_at,
+                user=by,
+                bridge=True,
+            )
+            trigger.downstream = child
+            host = child
+        flow.smoke_jobs[name] = world.add_job(
+            host,
+            "smoke staging",
+            "verify",
+            smoke_status,
+            at=smoke_at,
+            user=by,
+            allow_failure=smoke_allow_failure,
+        )
+    return flow.deployments[name]
+
+
+def _bridge_status(child: str, allow_failure: bool) -> str:
+    """A `strategy: depend` trigger job mirrors its child pipeline's outcome."""
+    if child == "manual":
+        return "success"  # the child pipeline is `manual`; the bridge created it
+    return "success" if allow_failure and child == "failed" else child
+
+
+def rerun_release(
+    org: Org,
+    flow: Flow,
+    service: str,
+    at: datetime,
+    *,
+    by: User | None = None,
+    deploy_status: str = "success",
+    smoke_status: str | None = "success",
+    **deploy: object,
+) -> SimDeployment:
+    """Retry the service's release job in the same orchestration pipeline (the earlier try
+    is hidden unless include_retried): a new downstream pipeline deploys again."""
+    by = by or org.rm
+    old = flow.release_jobs[service]
+    status = "success" if deploy_status == "success" else "failed"
+    flow.release_jobs[service] = org.world.retry(old, status, at, user=by)
+    return deploy_downstream(
+        org,
+        flow,
+        service,
+        at + timedelta(minutes=1),
+        by=by,
+        deploy_status=deploy_status,
+        smoke_status=smoke_status,
+        **deploy,  # type: ignore[arg-type]
+    )
+
+
+def deploy_environment(
+    org: Org,
+    service: str,
+    environment: str,
+    at: datetime,
+    *,
+    sha: str | None = None,
+    status: str = "success",
+    by: User | None = None,
+) -> SimDeployment:
+    """A deployment of the service's `release` (or `sha`) to another environment, such as
+    production, by a pipeline of its own."""
+    by = by or org.rm
+    project = org.projects[service]
+    pipeline = project.pipeline("release", by, at, source="web", sha=sha)
+    job = org.world.add_job(
+        pipeline, f"deploy {environment}", "deploy", status, at=at, environment=environment, user=by
+    )
+    return org.world.deploy(job)
 
 
 def hotfix(

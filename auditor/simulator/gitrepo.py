@@ -158,12 +158,20 @@ class GitRepo:
         self._run("commit", "-q", "--allow-empty", "-F", "-", at=at, who=who, input=message)
         return self._head()
 
-    def revert(self, sha: str, on: str, at: datetime, who: Person) -> str:
+    def revert(
+        self, sha: str, on: str, at: datetime, who: Person, message: str | None = None
+    ) -> str:
+        """`git revert` (first parent as mainline for merges); with `message`, a revert
+        made by hand: the same inverse patch under a message of one's own."""
         self.checkout(on)
         args = ["revert", "--no-edit"]
         if len(self.show(sha).parent_ids) > 1:
             args += ["-m", "1"]
-        self._run(*args, sha, at=at, who=who)
+        if message is None:
+            self._run(*args, sha, at=at, who=who)
+        else:
+            self._run(*args, "--no-commit", sha, at=at, who=who)
+            self._run("commit", "-q", "-F", "-", at=at, who=who, input=message)
         return self._head()
 
     # -- reads (what the API answers from) ------------------------------------------------

@@ -339,6 +339,32 @@ class SimProject:
         mr.touch(at)
         return mr.merge_commit_sha or mr.squash_commit_sha or ""
 
+    def merge_request_from(
+        self, title: str, source_branch: str, by: User, at: datetime, description: str = ""
+    ) -> SimMR:
+        """Open an MR from a branch that already carries its commits (made before the MR
+        was opened: a change can be picked before anyone proposes it)."""
+        target = self.default_branch
+        base = self.repo.merge_base(self.head(target), self.head(source_branch)) or ""
+        shas = self.repo.range(base, self.head(source_branch))
+        mr = SimMR(
+            id=self.world.next_id("mr"),
+            iid=len(self.mrs) + 1,
+            project=self,
+            title=title,
+            description=description,
+            author=by,
+            source_branch=source_branch,
+            target_branch=target,
+            created_at=at,
+            updated_at=at,
+            sha=shas[-1],
+            commit_shas=shas,
+            base_sha=base,
+        )
+        self.mrs[mr.iid] = mr
+        return mr
+
     def mr_by_merge_commit(self, sha: str) -> SimMR | None:
         for mr in self.mrs.values():
             if mr.merge_commit_sha == sha:
@@ -417,8 +443,12 @@ class SimProject:
             self.mrs[pick_mr.iid] = pick_mr
         return new_sha
 
-    def revert(self, sha: str, by: User, at: datetime, on: str = "release") -> str:
-        return self.repo.revert(sha, on, at, by.person)
+    def revert(
+        self, sha: str, by: User, at: datetime, on: str = "release", message: str | None = None
+    ) -> str:
+        """Revert `sha` on `on` (`git revert -m 1` for a merge commit); `message` replaces
+        git's text, dropping its "This reverts commit" line."""
+        return self.repo.revert(sha, on, at, by.person, message)
 
     def rebuild_branch(self, branch: str, from_ref: str) -> None:
         """A cut-off: `branch` is reset to `from_ref` (force push)."""
