@@ -106,7 +106,8 @@ class Attempt:
     until: datetime | None  # when the next attempt started
     revert: Revert | None  # the revert that ended it
     runs: tuple[OrchestrationRun, ...]  # orchestration pipelines created during it
-    release_jobs: tuple[Job, ...]  # the service's release jobs played in them (latest tries)
+    release_jobs: tuple[Job, ...]  # the service's release jobs played during it (latest tries)
+    tries: tuple[Job, ...]  # every played try of them, retried ones included
     deployments: tuple[Deployment, ...]  # its staging deployments, oldest first
     carried: tuple[Deployment, ...]  # the successful ones that held its change
     deployment: Deployment | None  # the one judged
@@ -141,9 +142,9 @@ class Attempt:
         return self.window_end or now
 
     def release_job_for(self, d: Deployment) -> Job | None:
-        return next(
-            (j for j in self.release_jobs if j.downstream_pipeline_id == d.pipeline_id), None
-        )
+        """The try of the release job whose downstream pipeline made deployment `d` (a
+        later retry may hide it in GitLab's UI; it is still the one that deployed)."""
+        return next((j for j in self.tries if j.downstream_pipeline_id == d.pipeline_id), None)
 
     @property
     def state(self) -> str:
@@ -303,16 +304,25 @@ def _attempt(
     def during(at: datetime) -> bool:
         return at >= start and (until is None or at < until)
 
+    every = ev.orchestration_runs if isinstance(ev.orchestration_runs, tuple) else ()
+    # every played try of the release job during the attempt (a pipeline created before the
+    # pick may still play it after), and the latest try of each
+    tries = tuple(
+        j
+        for r in every
+        for j in r.release_jobs
+        if j.played and during(j.started_at or j.created_at or r.pipeline.created_at)
+    )
+    newest = {j.id for r in every for j in latest_attempts(r.release_jobs)}
+    release_jobs = tuple(j for j in tries if j.id in newest)
+    releasing = {j.pipeline_id for j in tries}
     runs = tuple(
         sorted(
-            (r for r in ev.orchestration_runs if during(r.pipeline.created_at)),
+            (r for r in every if during(r.pipeline.created_at) or r.pipeline.id in releasing),
             key=lambda r: r.pipeline.created_at,
         )
-        if not isinstance(ev.orchestration_runs, Unavailable)
-        else ()
     )
-    release_jobs = tuple(j for r in runs for j in latest_attempts(r.release_jobs) if j.played)
-    downstream = {j.downstream_pipeline_id for j in release_jobs} - {None}
+    downstream = {j.downstream_pipeline_id for j in tries} - {None}
 
     deployments: list[Deployment] = []
     undetermined: list[Deployment] = []
@@ -357,18 +367,12 @@ def _attempt(
         judged = (tried or deployments or [None])[-1]
 
     if governed:
-        validated_at = stuck
+        # a label added before the deployment finished did not end its validation: then the
+        # note recording it does, if there is one
+        early = stuck is not None and (judged is None or stuck < finished(judged))
+        validated_at = stuck if not early else _first_named(validated_notes, judged)
     else:
-        validated_at = next(
-            (
-                n.note.created_at
-                for n in validated_notes
-                if judged is not None
-                and n.note.created_at >= finished(judged)
-                and n.reading.names_service
-            ),
-            None,
-        )
+        validated_at = _first_named(validated_notes, judged)
     return Attempt(
         number=number,
         picks=tuple(picks),
@@ -379,6 +383,7 @@ def _attempt(
         revert=revert,
         runs=runs,
         release_jobs=release_jobs,
+        tries=tries,
         deployments=tuple(deployments),
         carried=tuple(carried),
         deployment=judged,
@@ -386,6 +391,17 @@ def _attempt(
         validated_at=validated_at,
         failures=tuple(failures),
         undetermined=tuple(undetermined),
+    )
+
+
+def _first_named(notes: Sequence[ReadNote], judged: Deployment | None) -> datetime | None:
+    """The first note naming the service that records its validation after `judged`."""
+    if judged is None:
+        return None
+    done = finished(judged)
+    return next(
+        (n.note.created_at for n in notes if n.note.created_at >= done and n.reading.names_service),
+        None,
     )
 
 

@@ -1,10 +1,10 @@
 """SH06 release-job-ran. Runbook, Evidence 3: "the correct service release job was run";
 Procedure 5: "Run the service release job: the manual job `release <service name>`".
 
-In the last attempt's orchestration pipelines (after its change reached `release`), the
-service's release job was played (a never-played manual job keeps status `manual`) and the
-latest try of the one that made the judged deployment succeeded; a failed first try
-followed by a successful rerun is judged on the rerun.
+After the last attempt's change reached `release`, the service's release job was played (a
+never-played manual job keeps status `manual`) and the try whose downstream pipeline made
+the judged deployment succeeded; a failed first try followed by a successful rerun is judged
+on the rerun, and a failed retry after validation does not undo the try that deployed.
 """
 
 from __future__ import annotations
@@ -42,7 +42,17 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
     if last.stopped:
         return stopped("no release job was due")
     job_name = ev.service.release_job_name
-    runs = [r for r in last.runs if r.pipeline.created_at >= last.reached_release_at]
+    reached = last.reached_release_at
+    made_it = last.release_job_for(last.deployment) if last.deployment else None
+    if made_it is not None and (made_it.started_at or made_it.created_at or reached) >= reached:
+        return _judge(made_it)
+    # a pipeline created before the pick may still have played the job after it
+    runs = [
+        r
+        for r in last.runs
+        if r.pipeline.created_at >= reached
+        or any((j.started_at or j.created_at or reached) >= reached for j in r.release_jobs)
+    ]
     if not runs:
         return missing(ev, clock, f"no orchestration pipeline ran `{job_name}` after the pick")
     if not any(r.release_jobs for r in runs):
@@ -50,17 +60,13 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
             f"no `{job_name}` job in the orchestration pipelines after the pick",
             *(pipeline_link(r.pipeline) for r in runs[:3]),
         )
-    made_it = last.release_job_for(last.deployment) if last.deployment else None
-    if made_it is not None:
-        return _judge(made_it)
-    in_runs = {r.pipeline.id for r in runs}
-    played = [j for j in last.release_jobs if j.pipeline_id in in_runs]
+    played = [j for j in last.release_jobs if (j.started_at or j.created_at or reached) >= reached]
     if not played:
         never = [j for r in runs for j in latest_attempts(r.release_jobs)]
         return missing(
             ev,
             clock,
-            f"`{job_name}` was never played (status {never[-1].status})",
+            f"`{job_name}` was never played after the pick (status {never[-1].status})",
             *(job_link(j) for j in never[:3]),
         )
     ok = [j for j in played if j.status == "success"]

@@ -44,7 +44,8 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
             *(job_link(x) for x in dict.fromkeys(played)),
         )
     last = life.last
+    which = f" of attempt {last.number}" if last.number > 1 else ""
     return passed(
-        f"no cut-off played between the pick at {at(life.first_pick.reached_release_at)} and "
+        f"no cut-off played between the pick{which} at {at(last.started_at)} and "
         f"validation ({at(last.closes(clock.now))})"
     )

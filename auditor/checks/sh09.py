@@ -81,7 +81,7 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
                 deployment_link(x),
             )
     return passed(
-        f"{env} ran {d.sha[:8]} with the hotfix from {at(finished(d))} until validation "
-        f"({at(end)})",
+        f"{env} ran the hotfix from {at(finished(d))} (deployment {d.iid}, {d.sha[:8]}) until "
+        f"validation ({at(end)})",
         deployment_link(d),
     )
