@@ -163,6 +163,7 @@ class Job:
     web_url: str
     user: str | None = None
     downstream_pipeline_id: int | None = None
+    allow_failure: bool = False
 
     @property
     def played(self) -> bool:
