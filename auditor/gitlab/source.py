@@ -114,6 +114,11 @@ def _shape_reason(exc: Exception) -> str:
     return f"answer could not be read ({type(exc).__name__})"
 
 
+def _not_json(constant: str) -> None:
+    # Python's json reads NaN and Infinity, which JSON has not (and the store refuses)
+    raise ValueError(f"{constant} is not JSON")
+
+
 def json_of(response: requests.Response) -> Raw:
     """The JSON body of a 2xx answer; an HTML page or a body that does not parse is
     `Malformed` (python-gitlab would return the page, or raise a parsing error)."""
@@ -125,7 +130,7 @@ def json_of(response: requests.Response) -> Raw:
             "is [gitlab] url GitLab's own address?"
         )
     try:
-        return json.loads(response.content)
+        return json.loads(response.content, parse_constant=_not_json)
     except ValueError as exc:
         where = f" at byte {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
         raise Malformed(f"answer is not valid JSON{where}") from None

@@ -125,7 +125,8 @@ def reshape(faults: Faults, paths: tuple[str, ...], body: Any, headers: dict[str
         elif kind == "wrong_shape":
             out.body = {"message": "ok"} if isinstance(out.body, list) else [out.body]
         elif kind == "strings":
-            out.body = [str(row.get("id", row)) for row in _each_object(out.body)] or ["ok"]
+            rows = _each_object(out.body)
+            out.body = [str(row.get("id") or row.get("name") or "?") for row in rows] or ["ok"]
         else:
             raise ValueError(f"unknown corruption {kind!r}; known: {', '.join(CORRUPTIONS)}")
     return out
