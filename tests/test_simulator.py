@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import gitlab
@@ -703,6 +704,82 @@ def test_fail_paths_and_latency() -> None:
         with pytest.raises(gitlab.exceptions.GitlabGetError) as err:
             gl.projects.get(pid)
         assert err.value.response_code == 403
+    finally:
+        server.stop()
+
+
+def test_odd_answer_knobs() -> None:
+    """Each odd-answer knob breaks exactly what it names, only on the paths it matches."""
+    w, server = _tiny()
+    w.projects["acme/tiny"].branch("release", "main")
+    h = {"PRIVATE-TOKEN": w.token}
+    url = f"{w.url}/api/v4/projects/acme%2Ftiny"
+    branches = f"{url}/repository/branches"
+
+    def get(target: str = url, **kw: Any) -> requests.Response:
+        return requests.get(target, headers=h, timeout=5, **kw)
+
+    try:
+        honest = get()
+        faults = server.faults
+        faults.corrupt[r"acme/tiny$"] = "malformed"
+        cut = get()
+        assert cut.status_code == 200 and cut.headers["Content-Type"] == "application/json"
+        assert cut.content == honest.content[: len(honest.content) // 2]
+        faults.corrupt[r"acme/tiny$"] = "html"
+        page = get()
+        assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+        assert page.text.startswith("<!DOCTYPE html>")
+        faults.corrupt[r"acme/tiny$"] = "truncated"
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):
+            get()
+        faults.corrupt[r"acme/tiny$"] = "wrong_shape"
+        assert get().json() == [honest.json()]
+        assert get(branches).status_code == 200  # other paths untouched
+        faults.corrupt.clear()
+        faults.null_fields[r"acme/tiny$"] = "web_url"
+        faults.drop_fields[r"acme/tiny$"] = "path"
+        odd = get().json()
+        assert odd["web_url"] is None and "path" not in odd and odd["id"] == honest.json()["id"]
+        faults.null_fields.clear()
+        faults.drop_fields.clear()
+        assert get().json() == honest.json()
+
+        faults.corrupt[r"/branches$"] = "strings"
+        assert get(branches).json() == ["main", "release"]
+        faults.corrupt.clear()
+        faults.page_size[r"/branches$"] = 1
+        first = get(branches, params={"per_page": 100})
+        assert len(first.json()) == 1 and first.headers["X-Per-Page"] == "1"
+        assert (first.headers["X-Total"], first.headers["X-Next-Page"]) == ("2", "2")
+        assert 'rel="next"' in first.headers["Link"]
+        faults.drop_link.append(r"/branches$")
+        unlinked = get(branches)
+        assert "Link" not in unlinked.headers and unlinked.headers["X-Next-Page"] == "2"
+        faults.drop_link.clear()
+        faults.drop_next.append(r"/branches$")
+        dead_end = get(branches)
+        assert "X-Next-Page" not in dead_end.headers
+        assert 'rel="next"' not in dead_end.headers["Link"]
+        assert dead_end.headers["X-Total-Pages"] == "2"
+        faults.drop_next.clear()
+        faults.lie_total[r"/branches$"] = 238
+        assert get(branches).headers["X-Total"] == "240"
+        faults.lie_total.clear()
+
+        faults.redirect_to[r"acme/tiny$"] = "http://127.0.0.1:9"
+        moved = get(allow_redirects=False, params={"statistics": "true"})
+        assert moved.status_code == 302
+        assert moved.headers["Location"] == (
+            "http://127.0.0.1:9/api/v4/projects/acme%2Ftiny?statistics=true"
+        )
+        faults.redirect_to.clear()
+        faults.rate_limit_every = 1
+        faults.retry_after_as_date = True
+        limited = get()
+        assert limited.status_code == 429
+        assert parsedate_to_datetime(limited.headers["Retry-After"]).tzinfo is not None
+        assert not server.errors
     finally:
         server.stop()
 

@@ -1,29 +1,34 @@
-"""GitLab as an evidence source: one read per fact, parsed into evidence types.
+"""GitLab as an evidence source: one read per fact, checked and parsed into evidence types.
 
 Every method answers a typed value or `Unavailable`; none returns a half-empty default.
+Every answer is checked before it is believed (`shapes`): JSON and not an HTML page, the
+fields each rule reads present and typed, and a list complete: every page followed (by
+`Link: rel="next"`, else by `X-Next-Page`) and as long as `X-Total` says when GitLab sends
+it. An answer that fails any of that is `Unavailable(what, defect)`.
+
 Within a run each question is asked once (an in-memory memo, safe across threads: a second
 thread asking the same question waits for the first answer). Across runs an optional
-`SourceCache` keeps the raw answers: facts that cannot change (a commit, a diff, a compare
-of two SHAs, an ancestry) are fetched once ever; facts that can (an MR's notes, a
-pipeline's jobs) are reused only while the version GitLab reports for their owner (the MR's
-or pipeline's `updated_at`) is unchanged. Only `project()` and `merge_request()` raise,
-because without them there is nothing to audit.
+`SourceCache` keeps the raw answers, and only well-formed ones: facts that cannot change (a
+commit, a diff, a compare of two SHAs, an ancestry) are fetched once ever; facts that can
+(an MR's notes, a pipeline's jobs) are reused only while the version GitLab reports for
+their owner (the MR's or pipeline's `updated_at`) is unchanged. Only `project()` and
+`merge_request()` raise, because without them there is nothing to audit.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
+from urllib.parse import quote
 
 import gitlab
 import requests
 from gitlab.exceptions import GitlabAuthenticationError, GitlabError
 
 from auditor.evidence import (
-    Approval,
     Approvals,
     Commit,
     Deployment,
@@ -35,7 +40,9 @@ from auditor.evidence import (
     Pipeline,
     Unavailable,
 )
-from auditor.gitlab.client import ReadOnlySession
+from auditor.gitlab import shapes
+from auditor.gitlab.client import CrossOriginRefused, ReadOnlySession, origin, shown_origin
+from auditor.gitlab.shapes import Malformed
 
 T = TypeVar("T")
 Raw = Any  # JSON as GitLab sent it: dicts, lists, strings, booleans
@@ -45,7 +52,14 @@ Raw = Any  # JSON as GitLab sent it: dicts, lists, strings, booleans
 NOT_DURABLE = False
 IMMUTABLE = None
 
+PER_PAGE = 100  # GitLab's maximum
 TOKEN_REJECTED = "GitLab rejected the token (401): check GITLAB_TOKEN and its read_api scope"
+
+# Errors of a parse step that mean "this answer is not what it should be", not a bug in the
+# caller: turned into Unavailable as a last line of defence behind `shapes`.
+_SHAPE_ERRORS = (Malformed, KeyError, IndexError, TypeError, ValueError, AttributeError)
+
+parse_time = shapes.parse_time
 
 
 class GitLabUnusable(Exception):
@@ -62,34 +76,74 @@ class SourceCache(Protocol):
     ) -> None: ...
 
 
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-
-
 def gitlab_time(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _user(data: dict[str, Any] | None) -> str | None:
-    return data.get("username") if data else None
+def _error_text(message: object) -> str:
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+    if "<html" in text.lower() or "<!doctype" in text.lower():
+        return "an HTML error page"
+    return " ".join(text.split())[:120]
 
 
 def _reason(exc: Exception) -> str:
     if isinstance(exc, GitlabError):
         code = getattr(exc, "response_code", None)
         text = {403: "permission denied (403)", 404: "not found (404)"}.get(code or 0)
-        return text or f"HTTP {code}: {str(exc.error_message)[:120]}"
+        if text:
+            return text
+        if code is None:
+            return _error_text(exc.error_message)
+        after = " after retries" if code >= 500 else ""
+        return f"HTTP {code}{after}: {_error_text(exc.error_message)}"
+    if isinstance(exc, CrossOriginRefused):
+        return str(exc)
     if isinstance(exc, requests.Timeout):
         return "timed out"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "the answer was cut off (connection broken mid-body)"
     if isinstance(exc, requests.ConnectionError):
         return "connection failed"
     return type(exc).__name__
 
 
-def _attrs(items: Iterable[Any]) -> list[dict[str, Any]]:
-    return [i.attributes if hasattr(i, "attributes") else dict(i) for i in items]
+def _shape_reason(exc: Exception) -> str:
+    if isinstance(exc, Malformed):
+        return str(exc)
+    return f"answer could not be read ({type(exc).__name__})"
+
+
+def _not_json(constant: str) -> None:
+    # Python's json reads NaN and Infinity, which JSON has not (and the store refuses)
+    raise ValueError(f"{constant} is not JSON")
+
+
+def json_of(response: requests.Response) -> Raw:
+    """The JSON body of a 2xx answer; an HTML page or a body that does not parse is
+    `Malformed` (python-gitlab would return the page, or raise a parsing error)."""
+    ctype = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if ctype != "application/json" and not ctype.endswith("+json"):
+        what = "an HTML page" if "html" in ctype else (ctype or "a body without Content-Type")
+        raise Malformed(
+            f"answer is {what} (status {response.status_code}), not JSON: "
+            "is [gitlab] url GitLab's own address?"
+        )
+    try:
+        return json.loads(response.content, parse_constant=_not_json)
+    except ValueError as exc:
+        where = f" at byte {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise Malformed(f"answer is not valid JSON{where}") from None
+
+
+def _header_int(headers: Any, name: str) -> int | None:
+    """A pagination header as a number; absent or empty (GitLab's last page) is None."""
+    value = (headers.get(name) or "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise Malformed(f"{name} is {shapes.shown(value)}, not a number")
+    return int(value)
 
 
 class GitLabSource:
@@ -129,7 +183,8 @@ class GitLabSource:
         keep: Callable[[Raw], bool] | None = None,
     ) -> T | Unavailable:
         """Answer `key` once per run. A durable answer (version not NOT_DURABLE) is read
-        from the cache when `reuse` allows and stored there when `keep` allows."""
+        from the cache when `reuse` allows and stored there when `keep` allows, and only
+        when `parse` accepted it."""
         if key not in self._memo:
             with self._key_lock(key):
                 if key not in self._memo:
@@ -162,18 +217,30 @@ class GitLabSource:
         if durable and reuse:
             hit = self.cache.cache_entry(cache_key)  # type: ignore[union-attr]
             if hit is not None and (version is IMMUTABLE or hit[1] == version):
-                self.cache_hits += 1
-                self._digests[key] = tuple((hit[2] or "").split())
-                return parse(hit[0])
+                try:
+                    value = parse(hit[0])
+                except _SHAPE_ERRORS:
+                    pass  # an entry an older auditor kept unchecked: ask GitLab again
+                else:
+                    self.cache_hits += 1
+                    self._digests[key] = tuple((hit[2] or "").split())
+                    return value
         digests = self.session.thread_digests() if self.session is not None else []
         mark = len(digests)
         try:
             raw = fetch()
+        except Malformed as exc:
+            self._digests[key] = tuple(digests[mark:])
+            return Unavailable(what, str(exc))
         except GitlabAuthenticationError:
             raise GitLabUnusable(TOKEN_REJECTED) from None
         except (GitlabError, requests.RequestException) as exc:
             return Unavailable(what, _reason(exc))
         self._digests[key] = tuple(digests[mark:])
+        try:
+            value = parse(raw)
+        except _SHAPE_ERRORS as exc:
+            return Unavailable(what, _shape_reason(exc))
         if durable and (keep is None or keep(raw)):
             self.cache.cache_put(  # type: ignore[union-attr]
                 cache_key,
@@ -181,19 +248,87 @@ class GitLabSource:
                 None if version is IMMUTABLE else str(version),
                 " ".join(self._digests[key]) or None,
             )
-        return parse(raw)
+        return value
 
-    def _project(self, path: str) -> Any:
-        return self.gl.projects.get(path, lazy=True)
+    # -- reading answers ------------------------------------------------------------------
+    def _get(self, url: str, **query: Any) -> Raw:
+        """One JSON answer (an object, or a list read as one page)."""
+        return json_of(self.gl.http_request("get", url, query_data=query))
+
+    def _get_list(self, url: str, all_pages: bool = True, **query: Any) -> list[Raw]:
+        """Every page of a list. python-gitlab follows only `Link: rel="next"`; GitLab
+        behind some proxies drops `Link`, so `X-Next-Page` is followed too, and a list
+        that says it has more pages but links none, or is shorter or longer than its
+        `X-Total`, is Malformed. Absent totals are fine: GitLab omits them past 10,000
+        rows and always on the commits list."""
+        query = {"per_page": PER_PAGE, **query}
+        params: dict[str, Any] | None = query
+        rows: list[Raw] = []
+        asked: set[str] = set()
+        while True:
+            response = self.gl.http_request("get", url, query_data=params)
+            page = json_of(response)
+            if not isinstance(page, list):
+                raise Malformed(f"answer is {shapes.kind_of(page)}, expected a list")
+            rows.extend(page)
+            if not all_pages:
+                return rows
+            headers = response.headers
+            total = _header_int(headers, "X-Total")
+            current = _header_int(headers, "X-Page")
+            next_page = _header_int(headers, "X-Next-Page")
+            total_pages = _header_int(headers, "X-Total-Pages")
+            link = (response.links.get("next") or {}).get("url")
+            if link:
+                url, params = self._on_gitlab(link), None
+            elif next_page is not None:
+                if current is not None and next_page <= current:
+                    raise Malformed(f"page {current} names page {next_page} as the next one")
+                params = {**query, "page": next_page}
+            elif total_pages is not None and current is not None and current < total_pages:
+                raise Malformed(
+                    f"GitLab said {total_pages} pages, but page {current} links no next page"
+                )
+            else:
+                break
+            step = f"{url}?{sorted((params or {}).items())}"
+            if step in asked:
+                raise Malformed("the next-page links go round in a circle")
+            asked.add(step)
+        if total is not None and len(rows) != total:
+            raise Malformed(f"GitLab said {total} items, {len(rows)} were returned")
+        return rows
+
+    def _on_gitlab(self, url: str) -> str:
+        """A next-page link on the configured GitLab. GitLab writes links with its own
+        external URL, which may differ from the configured one (keep_base_url); a link
+        to anywhere else is never followed with the token."""
+        if origin(url) == origin(self.gl.url):
+            return url
+        at = url.find("/api/v4/")
+        if self.gl.keep_base_url and at >= 0:
+            return self.gl.url + url[at:]
+        raise Malformed(f"the next-page link points to {shown_origin(url)}, not to GitLab")
+
+    @staticmethod
+    def _p(path: str) -> str:
+        return f"/projects/{quote(path, safe='')}"
+
+    def _mr_url(self, path: str, iid: int) -> str:
+        return f"{self._p(path)}/merge_requests/{iid}"
+
+    def _web_url(self, path: str) -> str:
+        return str(self.project(path)["web_url"])
 
     # -- projects and MRs -----------------------------------------------------------------
     def project(self, path: str) -> dict[str, Any]:
-        """The project's attributes; raises GitLabUnusable when it cannot be read."""
+        """The project's attributes (id, web_url and default_branch checked); raises
+        GitLabUnusable when it cannot be read."""
         found = self._once(
             ("project", path),
             f"project {path}",
-            lambda: self.gl.projects.get(path).attributes,
-            dict,
+            lambda: self._get(self._p(path)),
+            shapes.project,
             # path, id, default branch and web URL: kept, the sync's MR list re-checks access
             "project",
             reuse=path in self.changed_mrs,
@@ -214,34 +349,12 @@ class GitLabSource:
 
     def merge_request(self, path: str, iid: int) -> MergeRequest:
         project = self.project(path)
-
-        def parse(data: dict[str, Any]) -> MergeRequest:
-            return MergeRequest(
-                id=data["id"],
-                iid=data["iid"],
-                project=path,
-                project_id=data["project_id"],
-                title=data["title"],
-                web_url=data["web_url"],
-                state=data["state"],
-                source_branch=data["source_branch"],
-                target_branch=data["target_branch"],
-                default_branch=project.get("default_branch") or "main",
-                created_at=parse_time(data["created_at"]),  # type: ignore[arg-type]
-                updated_at=parse_time(data["updated_at"]),  # type: ignore[arg-type]
-                merged_at=parse_time(data.get("merged_at")),
-                merge_commit_sha=data.get("merge_commit_sha"),
-                squash_commit_sha=data.get("squash_commit_sha"),
-                sha=data.get("sha"),
-                labels=tuple(data.get("labels") or ()),
-                author=_user(data.get("author")),
-            )
-
+        default_branch = project.get("default_branch") or "main"
         result = self._once(
             ("mr", path, iid),
             f"merge request {path}!{iid}",
-            lambda: self._project(path).mergerequests.get(iid).attributes,
-            parse,
+            lambda: self._get(self._mr_url(path, iid)),
+            lambda data: shapes.merge_request(data, path, default_branch),
             "mr",
             # reused only when the project's change list since the last sync omits it
             reuse=self.mr_unchanged(path, iid),
@@ -250,77 +363,35 @@ class GitLabSource:
             raise GitLabUnusable(f"merge request {path}!{iid}: {result.reason}")
         return result
 
-    def _mr_manager(self, path: str, iid: int) -> Any:
-        return self._project(path).mergerequests.get(iid, lazy=True)
-
     def _mr_version(self, mr: MergeRequest) -> str:
         return mr.updated_at.isoformat()
 
     def approvals(self, mr: MergeRequest) -> Approvals | Unavailable:
-        def parse(data: dict[str, Any]) -> Approvals:
-            return Approvals(
-                approved_by=tuple(
-                    Approval(a["user"]["username"], parse_time(a.get("approved_at")))
-                    for a in data.get("approved_by") or ()
-                ),
-                approvals_required=int(data.get("approvals_required") or 0),
-                approvals_left=int(data.get("approvals_left") or 0),
-            )
-
         return self._once(
             ("approvals", mr.project, mr.iid),
             f"approvals of {mr.project}!{mr.iid}",
-            lambda: self._mr_manager(mr.project, mr.iid).approvals.get().attributes,
-            parse,
+            lambda: self._get(f"{self._mr_url(mr.project, mr.iid)}/approvals"),
+            shapes.approvals,
             self._mr_version(mr),
         )
 
     def notes(self, mr: MergeRequest) -> tuple[Note, ...] | Unavailable:
-        def parse(items: list[dict[str, Any]]) -> tuple[Note, ...]:
-            return tuple(
-                Note(
-                    id=n["id"],
-                    body=n["body"],
-                    author=_user(n.get("author")),
-                    created_at=parse_time(n["created_at"]),  # type: ignore[arg-type]
-                    system=bool(n.get("system")),
-                    web_url=f"{mr.web_url}#note_{n['id']}",
-                )
-                for n in items
-            )
-
         return self._once(
             ("notes", mr.project, mr.iid),
             f"notes of {mr.project}!{mr.iid}",
-            lambda: _attrs(
-                self._mr_manager(mr.project, mr.iid).notes.list(
-                    sort="asc", order_by="created_at", iterator=True
-                )
+            lambda: self._get_list(
+                f"{self._mr_url(mr.project, mr.iid)}/notes", sort="asc", order_by="created_at"
             ),
-            parse,
+            lambda items: shapes.notes(items, mr.web_url),
             self._mr_version(mr),
         )
 
     def label_events(self, mr: MergeRequest) -> tuple[LabelEvent, ...] | Unavailable:
-        def parse(items: list[dict[str, Any]]) -> tuple[LabelEvent, ...]:
-            return tuple(
-                LabelEvent(
-                    id=e["id"],
-                    label=(e.get("label") or {}).get("name"),
-                    action=e["action"],
-                    created_at=parse_time(e["created_at"]),  # type: ignore[arg-type]
-                    user=_user(e.get("user")),
-                )
-                for e in items
-            )
-
         return self._once(
             ("label_events", mr.project, mr.iid),
             f"label events of {mr.project}!{mr.iid}",
-            lambda: _attrs(
-                self._mr_manager(mr.project, mr.iid).resourcelabelevents.list(iterator=True)
-            ),
-            parse,
+            lambda: self._get_list(f"{self._mr_url(mr.project, mr.iid)}/resource_label_events"),
+            shapes.label_events,
             self._mr_version(mr),
         )
 
@@ -328,9 +399,8 @@ class GitLabSource:
         return self._once(
             ("mr_commits", mr.project, mr.iid),
             f"commits of {mr.project}!{mr.iid}",
-            # .commits() is always a lazy iterator over every page in python-gitlab
-            lambda: _attrs(self._mr_manager(mr.project, mr.iid).commits()),
-            lambda items: tuple(self._commit(mr.project, c) for c in items),
+            lambda: self._get_list(f"{self._mr_url(mr.project, mr.iid)}/commits"),
+            lambda items: shapes.commits(items, self._web_url(mr.project)),
             self._mr_version(mr),
         )
 
@@ -338,44 +408,20 @@ class GitLabSource:
         return self._once(
             ("mrs", path, tuple(sorted(filters.items()))),
             f"merge requests of {path}",
-            lambda: _attrs(self._project(path).mergerequests.list(iterator=True, **filters)),
-            lambda items: tuple(self._mr_ref(path, m) for m in items),
-        )
-
-    def _mr_ref(self, path: str, data: dict[str, Any]) -> MRRef:
-        return MRRef(
-            project=path,
-            iid=data["iid"],
-            title=data["title"],
-            state=data["state"],
-            source_branch=data["source_branch"],
-            target_branch=data["target_branch"],
-            merged_at=parse_time(data.get("merged_at")),
-            merge_commit_sha=data.get("merge_commit_sha"),
-            web_url=data["web_url"],
-            squash_commit_sha=data.get("squash_commit_sha"),
+            lambda: self._get_list(f"{self._p(path)}/merge_requests", **filters),
+            lambda items: shapes.mr_refs(items, path),
         )
 
     # -- repository -----------------------------------------------------------------------
-    def _commit(self, path: str, data: dict[str, Any]) -> Commit:
-        web = self.project(path)["web_url"]
-        return Commit(
-            id=data["id"],
-            short_id=data.get("short_id") or data["id"][:8],
-            title=data.get("title") or "",
-            message=data.get("message") or data.get("title") or "",
-            parent_ids=tuple(data.get("parent_ids") or ()),
-            authored_date=parse_time(data.get("authored_date")),
-            committed_date=parse_time(data.get("committed_date") or data.get("created_at")),
-            web_url=data.get("web_url") or f"{web}/-/commit/{data['id']}",
-        )
+    def _commit_url(self, path: str, sha: str) -> str:
+        return f"{self._p(path)}/repository/commits/{quote(sha, safe='')}"
 
     def commit(self, path: str, sha: str) -> Commit | Unavailable:
         return self._once(
             ("commit", path, sha),
             f"commit {sha[:8]} of {path}",
-            lambda: self._project(path).commits.get(sha).attributes,
-            lambda data: self._commit(path, data),
+            lambda: self._get(self._commit_url(path, sha)),
+            lambda data: shapes.single_commit(data, self._web_url(path)),
             IMMUTABLE,
         )
 
@@ -385,20 +431,18 @@ class GitLabSource:
         return self._once(
             ("branch_commits", path, ref, gitlab_time(since)),
             f"commits of {path}:{ref}",
-            lambda: _attrs(
-                self._project(path).commits.list(
-                    ref_name=ref, since=gitlab_time(since), iterator=True
-                )
+            lambda: self._get_list(
+                f"{self._p(path)}/repository/commits", ref_name=ref, since=gitlab_time(since)
             ),
-            lambda items: tuple(self._commit(path, c) for c in items),
+            lambda items: shapes.commits(items, self._web_url(path)),
         )
 
     def commit_diff(self, path: str, sha: str) -> tuple[dict[str, Any], ...] | Unavailable:
         return self._once(
             ("diff", path, sha),
             f"diff of {sha[:8]}",
-            lambda: list(self._project(path).commits.get(sha, lazy=True).diff(get_all=True)),
-            tuple,
+            lambda: self._get_list(f"{self._commit_url(path, sha)}/diff"),
+            shapes.diff,
             IMMUTABLE,
         )
 
@@ -406,24 +450,29 @@ class GitLabSource:
         return self._once(
             ("commit_mrs", path, sha),
             f"MRs of commit {sha[:8]}",
-            lambda: list(
-                self._project(path).commits.get(sha, lazy=True).merge_requests(get_all=True)
-            ),
-            lambda items: tuple(self._mr_ref(path, m) for m in items),
+            lambda: self._get_list(f"{self._commit_url(path, sha)}/merge_requests"),
+            lambda items: shapes.mr_refs(items, path),
             IMMUTABLE,
             # which MRs hold a commit can grow; once a merged one does, the answer stands
             keep=lambda items: any(m.get("state") == "merged" for m in items),
         )
 
     def compare(self, path: str, base: str, head: str) -> tuple[Commit, ...] | Unavailable:
-        """Commits in head and not in base (oldest first), as GitLab's compare answers."""
+        """Commits in head and not in base (oldest first), as GitLab's compare answers.
+        An answer without its `commits` array is Unavailable, never "nothing added"."""
         return self._once(
             ("compare", path, base, head),
             f"compare {base[:8]}...{head[:8]}",
-            lambda: list(self._project(path).repository_compare(base, head).get("commits") or ()),
-            lambda items: tuple(self._commit(path, c) for c in items),
+            # the commits array is what is kept; the rest (diffs) can be large
+            lambda: shapes.compare_commits(
+                self._get(f"{self._p(path)}/repository/compare", **{"from": base, "to": head})
+            ),
+            lambda items: shapes.commits(items, self._web_url(path)),
             IMMUTABLE,
         )
+
+    def _merge_base(self, path: str, a: str, b: str) -> Raw:
+        return self._get(f"{self._p(path)}/repository/merge_base", **{"refs[]": [a, b]})
 
     def is_ancestor(self, path: str, ancestor: str, descendant: str) -> bool | Unavailable:
         if ancestor == descendant:
@@ -431,8 +480,8 @@ class GitLabSource:
         return self._once(
             ("ancestor", path, ancestor, descendant),
             f"ancestry of {ancestor[:8]} in {descendant[:8]}",
-            lambda: self._project(path).repository_merge_base([ancestor, descendant]).get("id"),
-            lambda merge_base: merge_base == ancestor,
+            lambda: self._merge_base(path, ancestor, descendant),
+            lambda data: shapes.merge_base(data) == ancestor,
             IMMUTABLE,
         )
 
@@ -446,59 +495,24 @@ class GitLabSource:
         return self._once(
             ("merge_base", path, a, b),
             f"merge base of {a[:8]} and {b[:8]}",
-            lambda: self._project(path).repository_merge_base([a, b]).get("id"),
-            lambda sha: sha,
+            lambda: self._merge_base(path, a, b),
+            shapes.merge_base,
             IMMUTABLE if durable else NOT_DURABLE,
         )
 
     # -- CI -------------------------------------------------------------------------------
-    def _pipeline(self, path: str, data: dict[str, Any]) -> Pipeline:
-        return Pipeline(
-            id=data["id"],
-            project=path,
-            ref=data.get("ref"),
-            sha=data.get("sha"),
-            status=data.get("status") or "unknown",
-            source=data.get("source"),
-            created_at=parse_time(data["created_at"]),  # type: ignore[arg-type]
-            updated_at=parse_time(data.get("updated_at")),
-            web_url=data["web_url"],
-        )
-
     def pipelines(self, path: str, updated_after: datetime) -> tuple[Pipeline, ...] | Unavailable:
         return self._once(
             ("pipelines", path, gitlab_time(updated_after)),
             f"pipelines of {path}",
-            lambda: _attrs(
-                self._project(path).pipelines.list(
-                    updated_after=gitlab_time(updated_after),
-                    order_by="id",
-                    sort="asc",
-                    iterator=True,
-                )
+            lambda: self._get_list(
+                f"{self._p(path)}/pipelines",
+                updated_after=gitlab_time(updated_after),
+                order_by="id",
+                sort="asc",
             ),
-            lambda items: tuple(self._pipeline(path, p) for p in items),
+            lambda items: shapes.pipelines(items, path),
         )
-
-    def _job(self, data: dict[str, Any], pipeline_id: int) -> Job:
-        downstream = data.get("downstream_pipeline") or None
-        return Job(
-            id=data["id"],
-            name=data["name"],
-            status=data["status"],
-            stage=data.get("stage"),
-            pipeline_id=(data.get("pipeline") or {}).get("id", pipeline_id),
-            created_at=parse_time(data.get("created_at")),
-            started_at=parse_time(data.get("started_at")),
-            finished_at=parse_time(data.get("finished_at")),
-            web_url=data["web_url"],
-            user=_user(data.get("user")),
-            downstream_pipeline_id=downstream["id"] if downstream else None,
-            allow_failure=bool(data.get("allow_failure")),
-        )
-
-    def _jobs(self, items: list[dict[str, Any]], pipeline_id: int) -> tuple[Job, ...]:
-        return tuple(sorted((self._job(j, pipeline_id) for j in items), key=lambda j: j.id))
 
     def pipeline_jobs(
         self, path: str, pipeline_id: int, updated_at: datetime | None = None
@@ -508,52 +522,31 @@ class GitLabSource:
         return self._once(
             ("jobs", path, pipeline_id),
             f"jobs of pipeline {pipeline_id}",
-            lambda: _attrs(
-                self._project(path)
-                .pipelines.get(pipeline_id, lazy=True)
-                .jobs.list(include_retried=True, iterator=True)
+            lambda: self._get_list(
+                f"{self._p(path)}/pipelines/{pipeline_id}/jobs", include_retried=True
             ),
-            lambda items: self._jobs(items, pipeline_id),
+            lambda items: shapes.jobs(items, pipeline_id),
             updated_at.isoformat() if updated_at else NOT_DURABLE,
         )
 
     def pipeline_bridges(
         self, path: str, pipeline_id: int, updated_at: datetime | None = None
     ) -> tuple[Job, ...] | Unavailable:
+        """Trigger jobs, retried tries included: `/bridges` does not document
+        `include_retried`, but GitLab's JobsFinder behind it honours the parameter
+        (app/finders/ci/jobs_finder.rb); where it is ignored only the latest tries come back,
+        and the rules then judge those."""
         return self._once(
             ("bridges", path, pipeline_id),
             f"trigger jobs of pipeline {pipeline_id}",
-            lambda: _attrs(
-                self._project(path)
-                .pipelines.get(pipeline_id, lazy=True)
-                .bridges.list(iterator=True)
+            lambda: self._get_list(
+                f"{self._p(path)}/pipelines/{pipeline_id}/bridges", include_retried=True
             ),
-            lambda items: self._jobs(items, pipeline_id),
+            lambda items: shapes.jobs(items, pipeline_id, "trigger job"),
             updated_at.isoformat() if updated_at else NOT_DURABLE,
         )
 
     # -- environments and deployments -----------------------------------------------------
-    def _deployment(self, data: dict[str, Any]) -> Deployment:
-        deployable = data.get("deployable") or {}
-        pipeline = deployable.get("pipeline") or {}
-        return Deployment(
-            id=data["id"],
-            iid=data["iid"],
-            environment=(data.get("environment") or {}).get("name") or "",
-            status=data["status"],
-            sha=data["sha"],
-            ref=data.get("ref") or "",
-            created_at=parse_time(data["created_at"]),  # type: ignore[arg-type]
-            updated_at=parse_time(data.get("updated_at")),
-            finished_at=parse_time(data.get("finished_at") or deployable.get("finished_at")),
-            deployable_id=deployable.get("id"),
-            deployable_name=deployable.get("name"),
-            pipeline_id=pipeline.get("id"),
-            web_url=deployable.get("web_url") or "",
-            user=_user(data.get("user")),
-            pipeline_updated_at=parse_time(pipeline.get("updated_at")),
-        )
-
     def deployments(
         self, path: str, environment: str, updated_after: datetime
     ) -> tuple[Deployment, ...] | Unavailable:
@@ -561,25 +554,23 @@ class GitLabSource:
         return self._once(
             ("deployments", path, environment, gitlab_time(updated_after)),
             f"deployments to {environment} of {path}",
-            lambda: _attrs(
-                self._project(path).deployments.list(
-                    environment=environment,
-                    order_by="updated_at",  # GitLab requires it with updated_after
-                    updated_after=gitlab_time(updated_after),
-                    sort="asc",
-                    iterator=True,
-                )
+            lambda: self._get_list(
+                f"{self._p(path)}/deployments",
+                environment=environment,
+                order_by="updated_at",  # GitLab requires it with updated_after
+                updated_after=gitlab_time(updated_after),
+                sort="asc",
             ),
-            lambda items: tuple(sorted((self._deployment(d) for d in items), key=lambda d: d.id)),
+            shapes.deployments,
         )
 
     def environments(self, path: str) -> tuple[str, ...] | Unavailable:
-        """The names of the project's environments (all states)."""
+        """The names of the project's environments, in every state."""
         return self._once(
             ("environments", path),
             f"environments of {path}",
-            lambda: _attrs(self._project(path).environments.list(iterator=True)),
-            lambda items: tuple(e["name"] for e in items),
+            lambda: self._get_list(f"{self._p(path)}/environments"),
+            shapes.environment_names,
         )
 
     def last_successful_deployment(
@@ -590,18 +581,18 @@ class GitLabSource:
         return self._once(
             ("last_deployment", path, environment, gitlab_time(before)),
             f"last deployment to {environment} before {gitlab_time(before)}",
-            lambda: _attrs(
-                self._project(path).deployments.list(
-                    environment=environment,
-                    status="success",
-                    order_by="finished_at",  # GitLab requires it (and status) with finished_*
-                    finished_before=gitlab_time(before),
-                    sort="desc",
-                    per_page=1,
-                    page=1,
-                )
+            lambda: self._get_list(
+                f"{self._p(path)}/deployments",
+                all_pages=False,  # the newest one is all that is asked
+                environment=environment,
+                status="success",
+                order_by="finished_at",  # GitLab requires it (and status) with finished_*
+                finished_before=gitlab_time(before),
+                sort="desc",
+                per_page=1,
+                page=1,
             ),
-            lambda items: self._deployment(items[0]) if items else None,
+            lambda items: next(iter(shapes.deployments(items[:1])), None),
             IMMUTABLE if settled else NOT_DURABLE,
         )
 
@@ -613,13 +604,10 @@ class GitLabSource:
         found = self._once(
             ("changed_mrs", path, gitlab_time(since)),
             f"merge requests of {path} changed since {gitlab_time(since)}",
-            lambda: [
-                m.iid
-                for m in self._project(path).mergerequests.list(
-                    updated_after=gitlab_time(since), state="all", iterator=True
-                )
-            ],
-            set,
+            lambda: self._get_list(
+                f"{self._p(path)}/merge_requests", updated_after=gitlab_time(since), state="all"
+            ),
+            shapes.mr_iids,
         )
         if isinstance(found, Unavailable):
             self.changed_mrs.pop(path, None)

@@ -25,6 +25,7 @@ import json
 import math
 import re
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -36,7 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode
 
-from auditor.simulator.faults import GATEWAY_STATUSES, Faults, FaultState
+from auditor.simulator.faults import GATEWAY_STATUSES, Faults, FaultState, reshape
 from auditor.simulator.gitrepo import GitCommit, GitError, GitRepo
 from auditor.simulator.world import (
     SimDeployment,
@@ -118,8 +119,13 @@ class Response:
     body: JSON | str | None
     headers: dict[str, str] = field(default_factory=dict)
     text_type: str = "text/plain"  # Content-Type when body is a str
+    raw: bytes | None = None  # sent instead of the body (a corrupt answer), as `raw_type`
+    raw_type: str = "application/json"
+    truncate: bool = False  # announce the whole payload, send half, drop the connection
 
     def payload(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
         if self.body is None:
             return b""
         if isinstance(self.body, str):
@@ -128,6 +134,8 @@ class Response:
 
     @property
     def content_type(self) -> str:
+        if self.raw is not None:
+            return self.raw_type
         return self.text_type if isinstance(self.body, str) else "application/json"
 
 
@@ -1137,8 +1145,10 @@ class GitLabApi:
         return Listing(self._scoped_jobs(q, (j for j in jobs if not j.bridge)), self.job)
 
     def pipeline_bridges(self, q: Query, project: SimProject, pipeline_id: str) -> Listing:
+        # GitLab's JobsFinder serves /bridges too and honours include_retried there
         p = self._pipeline(project, pipeline_id)
-        return Listing(self._scoped_jobs(q, (j for j in p.jobs() if j.bridge)), self.bridge)
+        jobs = p.jobs(include_retried=q.flag("include_retried", False))
+        return Listing(self._scoped_jobs(q, (j for j in jobs if j.bridge)), self.bridge)
 
     def job_list(self, q: Query, project: SimProject) -> Listing:
         jobs = (
@@ -1460,8 +1470,17 @@ class _Handler(BaseHTTPRequestHandler):
         for k, v in response.headers.items():
             self.send_header(k, v)
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
+        if self.command == "HEAD":
+            return
+        if response.truncate:
+            # the connection drops mid-body: the client sees fewer bytes than announced
+            self.wfile.write(payload[: len(payload) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.wfile.write(payload)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
 
@@ -1477,6 +1496,13 @@ class _HTTPServer(ThreadingHTTPServer):
     def shutdown_request(self, request: Any) -> None:
         self.sim._connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (a timeout, a refused redirect) closes its end before a
+        # slow answer is written: nothing to report. Anything else is printed as before.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class SimulatorServer:
@@ -1566,6 +1592,9 @@ class SimulatorServer:
         path, _, raw_query = target.partition("?")
         if self.faults.latency > 0:
             time.sleep(self.faults.latency)
+        slow = self.fault_state.slowness(path, unquote(path))
+        if slow > 0:
+            time.sleep(slow)
         observed = self.fault_state.observe()
         try:
             response = self._decide(method, path, raw_query, headers, observed)
@@ -1589,6 +1618,10 @@ class SimulatorServer:
             return Response(405, {"message": "405 Method Not Allowed"}, {"Allow": "GET, HEAD"})
         if not self._authenticated(headers):
             return Response(401, {"message": "401 Unauthorized"})
+        elsewhere = self.fault_state.redirect(path, unquote(path))
+        if elsewhere is not None:
+            location = elsewhere.rstrip("/") + path + (f"?{raw_query}" if raw_query else "")
+            return Response(302, None, {"Location": location})
         forced = self.fault_state.fixed_failure(path, unquote(path))
         if forced is not None:
             try:
@@ -1598,10 +1631,33 @@ class SimulatorServer:
             return Response(forced, {"message": message})
         verdict = self.fault_state.inject(observed)
         if verdict.status == 429:
-            return Response(429, "Retry later\n", {"Retry-After": str(verdict.retry_after or 1)})
+            wait = self.fault_state.retry_after(verdict.retry_after or 1)
+            return Response(429, "Retry later\n", {"Retry-After": wait})
         if verdict.status == 502:
             html = "<html><body><h1>502 Bad Gateway</h1></body></html>\n"
             return Response(502, html, text_type="text/html")
         if not path.startswith(API_PREFIX + "/"):
             return Response(404, {"error": "404 Not Found"})
-        return self.api.handle(path[len(API_PREFIX) :], raw_query)
+        paths = (path, unquote(path))
+        cap = self.fault_state.page_cap(*paths)
+        if cap is not None:
+            raw_query = _cap_per_page(raw_query, cap)
+        response = self.api.handle(path[len(API_PREFIX) :], raw_query)
+        if response.status != 200 or not self.faults.reshapes():
+            return response
+        odd = reshape(self.faults, paths, response.body, response.headers)
+        return Response(
+            200,
+            odd.body,
+            odd.headers,
+            raw=odd.raw,
+            raw_type=odd.content_type or "application/json",
+            truncate=odd.truncate,
+        )
+
+
+def _cap_per_page(raw_query: str, cap: int) -> str:
+    """The query with `per_page` at most `cap`: the server pages in smaller steps."""
+    pairs = [(k, v) for k, v in parse_qsl(raw_query, keep_blank_values=True) if k != "per_page"]
+    asked = Query.parse(raw_query).integer("per_page", DEFAULT_PER_PAGE)
+    return urlencode([*pairs, ("per_page", str(min(cap, asked if asked > 0 else cap)))])
