@@ -144,7 +144,8 @@ class Attempt:
     def release_job_for(self, d: Deployment) -> Job | None:
         """The try of the release job whose downstream pipeline made deployment `d` (a
         later retry may hide it in GitLab's UI; it is still the one that deployed)."""
-        return next((j for j in self.tries if j.downstream_pipeline_id == d.pipeline_id), None)
+        made = [j for j in self.tries if j.downstream_pipeline_id == d.pipeline_id]
+        return max(made, key=lambda j: j.id) if made else None
 
     @property
     def state(self) -> str:

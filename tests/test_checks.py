@@ -441,8 +441,28 @@ CASES: list[Case] = [
     Case(
         "SH06",
         "played-only-before-pick",
-        replace(BOOK, orchestration_runs=(orchestration_run(499, PICK_AT - M, (RELEASE_JOB,)),)),
+        replace(
+            BOOK,
+            orchestration_runs=(
+                orchestration_run(
+                    499,
+                    PICK_AT - 5 * M,
+                    (replace(RELEASE_JOB, pipeline_id=499, started_at=PICK_AT - 4 * M),),
+                ),
+            ),
+        ),
         FAIL,
+    ),
+    Case(
+        "SH06",
+        "pipeline-created-before-pick-played-after",
+        replace(
+            BOOK,
+            orchestration_runs=(
+                orchestration_run(499, PICK_AT - 5 * M, (replace(RELEASE_JOB, pipeline_id=499),)),
+            ),
+        ),
+        PASS,
     ),
     # -- SH07 no-cut-off -----------------------------------------------------------------
     Case("SH07", "cut-off-not-played", BOOK, PASS),
