@@ -411,9 +411,17 @@ class Collector:
         if isinstance(picks, Unavailable) or not picks:
             return ev  # nothing reached release: the flow rules have nothing to look at
 
-        reverts: tuple[Revert, ...] | Unavailable = self._reverts(
-            service, mr, picks, own, candidates
-        )
+        found_reverts = self._reverts(service, mr, picks, own, candidates)
+        # a revert of one of those reverts puts the change back: a pick of its own, which
+        # may be reverted again
+        for _ in range(3):
+            again = _reapplied(picks, found_reverts, candidates)
+            if not again:
+                break
+            picks = tuple(sorted((*picks, *again), key=lambda p: p.reached_release_at))
+            found_reverts = self._reverts(service, mr, picks, own, candidates)
+        ev = replace(ev, picks=picks)
+        reverts: tuple[Revert, ...] | Unavailable = found_reverts
         if not reverts and isinstance(release_commits, Unavailable):
             reverts = release_commits
         first = min(p.reached_release_at for p in picks)
@@ -545,6 +553,32 @@ class Collector:
                     if sha:
                         by_sha.setdefault(sha, []).append(m)
         return {sha: tuple(found) for sha, found in by_sha.items()}
+
+
+def _reapplied(
+    picks: tuple[CherryPick, ...], reverts: tuple[Revert, ...], candidates: list[Commit]
+) -> list[CherryPick]:
+    """Release commits that revert one of the hotfix's reverts (`Revert "Revert …"`)."""
+    known = {p.commit.id for p in picks}
+    out = []
+    for c in candidates:
+        target = reverted(c.message)
+        if c.id in known or target is None:
+            continue
+        undone = next((r for r in reverts if same_sha(r.commit.id, target)), None)
+        if undone is None:
+            continue
+        # it restores what the revert took away: the pick's change, or the MR commit named
+        origin = next(
+            (
+                p.picked_from
+                for p in picks
+                if undone.reverted_sha and same_sha(p.commit.id, undone.reverted_sha)
+            ),
+            undone.reverted_sha or picks[0].picked_from,
+        )
+        out.append(CherryPick(c, "reapplied", origin, c.committed_date or undone.at))
+    return out
 
 
 def _needing_checks(ev: PromotionEvidence, life: Lifecycle | None) -> list[Deployment]:

@@ -113,7 +113,8 @@ class Commit:
     web_url: str
 
 
-PickMethod = Literal["trailer", "system_note", "cherry_pick_mr", "same_patch"]
+# `reapplied`: a revert of a revert of this hotfix, which puts the change back on release
+PickMethod = Literal["trailer", "system_note", "cherry_pick_mr", "same_patch", "reapplied"]
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ _HOW = {
     "system_note": "GitLab's cherry-pick system note",
     "cherry_pick_mr": "cherry-pick merge request",
     "same_patch": "same patch, no trailer",
+    "reapplied": "a revert of its revert",
 }
 
 

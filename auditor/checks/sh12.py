@@ -5,8 +5,10 @@ request carries the `Validated in Staging` label after validation passes"; Quick
 Governed services only. Judged on the last attempt: the label add that stuck during it (no
 later remove while the attempt was live) came after the judged deployment finished
 successfully and after its checks passed (or, with no automated check, after a note
-recording the validation). A label left on from an earlier attempt does not validate a new
-one; a label on a promotion stopped before deployment claims what never happened.
+recording the validation), and the last note about this service before it did not say the
+service was still to be checked or had failed (one label covers every service of a
+multi-service MR). A label left on from an earlier attempt does not validate a new one; a
+label on a promotion stopped before deployment claims what never happened.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from auditor.checks._outcome import (
     missing,
     mr_link,
     not_applicable,
+    note_link,
     passed,
     unknown,
 )
@@ -94,6 +97,24 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
     ]:
         return failed(
             f"`{label}` added at {at(added)} with no checks or validation recorded", mr_link(ev)
+        )
+    # the record at the time of the label: the last note about this service after the
+    # checks must not say it was still to be checked, or that it failed
+    settled = checks.finished_at if checks.jobs and checks.finished_at else done
+    said = [
+        n
+        for n in life.notes
+        if n.reading.names_service
+        and settled <= n.note.created_at <= added
+        and n.reading.claim != Claim.UNRELATED
+    ]
+    if said and said[-1].reading.claim in (Claim.PENDING, Claim.FAILED):
+        state = "not yet validated" if said[-1].reading.claim == Claim.PENDING else "failed"
+        return failed(
+            f"`{label}` added at {at(added)} while the last note about {ev.service.name} said it "
+            f"was {state}: “{said[-1].reading.quote}”",
+            mr_link(ev),
+            note_link(said[-1].note),
         )
     if history.unsure:
         return unknown(
