@@ -66,3 +66,12 @@ def test_long_lists_are_read_to_the_last_page(tmp_path: Path) -> None:
             if r.path.endswith(("/notes", "/repository/commits"))
         }
         assert ("notes", "2") in paged and ("commits", "2") in paged
+
+
+def test_a_by_the_book_check_costs_at_most_15_requests(tmp_path: Path) -> None:
+    """Issue 7's budget: the lifecycle reads what the attempts need, not everything since."""
+    for served in serve("by_the_book", tmp_path):
+        served.server.reset_counts()
+        code, _ = served.check_json("evenergi/vemo-core!1")
+        assert code == 0
+        assert len(served.server.requests) <= 15, [r.path for r in served.server.requests]
