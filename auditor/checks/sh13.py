@@ -59,7 +59,7 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
     name = ev.service.policy.validated_label
     for attempt, f in failures:
         until = f.contained_at
-        claims = [t for t in label.adds(f.at, until)]
+        claims = list(label.adds(f.at, until))
         if label.present_at(f.at):
             claims.insert(0, f.at)
         if claims:
