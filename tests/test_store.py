@@ -419,7 +419,7 @@ def test_finish_run_and_runs_listing(store: EvidenceStore) -> None:
     }
     assert row["summary"] == {"compliant": 2}
     assert row["window_from"] == "2026-11-20T00:00:00Z"
-    with pytest.raises(ValueError, match="complete, failed, interrupted"):
+    with pytest.raises(ValueError, match="complete, failed, incomplete, interrupted"):
         store.finish_run(run, status="done", requests=0, coverage={}, summary={})
     with pytest.raises(StoreError, match="no run 999"):
         store.finish_run(999, status="failed", requests=0, coverage={}, summary={})
