@@ -142,6 +142,7 @@ class Discoverer:
         self.settings = settings
         self.window = window
         self.horizon = min(horizon, window.start)
+        self._cut_offs_unknown = False
 
     def discover(
         self, services: Sequence[Service], tick: Callable[[str], None] | None = None
@@ -152,6 +153,10 @@ class Discoverer:
         except Exception as exc:  # noqa: BLE001 - an odd answer is a gap, not the end
             found.gap(None, f"pipelines of {self.settings.orchestration_project}", _failure(exc))
             cut_offs = []
+        # when the cut-offs could not all be read, any deployment may follow one: its
+        # commits from the default branch are then told apart by the merge base, never
+        # taken for picks (or drift) because a cut-off went unseen
+        self._cut_offs_unknown = bool(found.gaps)
         for service in services:
             try:
                 self._service(service, found, cut_offs)
@@ -280,7 +285,9 @@ class Discoverer:
         answered: the commits between two SHAs never change, and neither does a merged MR,
         so a later sweep reuses the answer (unless it had drift, which a later merge may
         explain, or an unresolved commit, which a later read may resolve)."""
-        after_cut_off = any(base.created_at <= c.at <= d.created_at for c in cut_offs)
+        after_cut_off = self._cut_offs_unknown or any(
+            base.created_at <= c.at <= d.created_at for c in cut_offs
+        )
         key = json.dumps(["classified", service.project, base.sha, d.sha, after_cut_off])
         cache = self.src.cache
         hit = cache.cache_get(key) if cache else None

@@ -16,6 +16,7 @@ GitLab itself could not be used), so "nothing found" only ever means "nothing th
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 import time
@@ -33,7 +34,7 @@ from auditor.config import Service, Settings
 from auditor.derive import Clock
 from auditor.discover import Discoverer, Discovery, Window
 from auditor.evaluate import evaluate
-from auditor.evidence import PromotionEvidence
+from auditor.evidence import PromotionEvidence, Unavailable
 from auditor.findings import (
     EvidenceLink,
     Finding,
@@ -92,11 +93,14 @@ class SweepResult:
     run_id: int | None = None
     failures: list[str] = field(default_factory=list)  # promotions that could not be read
     unreadable: list[Gap] = field(default_factory=list)  # the same, as gaps
+    # evidence of audited promotions that GitLab did not give (their findings say unknown)
+    evidence_gaps: list[Gap] = field(default_factory=list)
 
     @property
     def gaps(self) -> list[Gap]:
-        """Everything the run could not establish outside a rule's finding."""
-        return [*self.discovery.gaps, *self.unreadable]
+        """Everything the run could not read: in discovery, whole promotions, and pieces
+        of audited promotions' evidence (each once)."""
+        return [*self.discovery.gaps, *self.unreadable, *self.evidence_gaps]
 
     @property
     def status(self) -> str:
@@ -272,6 +276,7 @@ class Sweep:
         self.progress.phase("collect", len(targets))
 
         unreadable: list[Gap] = []
+        evidence_gaps: dict[tuple[str, str], Gap] = {}
 
         def gather(
             target: tuple[str, str, int],
@@ -304,6 +309,9 @@ class Sweep:
                     seconds, requests, digests = 0.0, 0, set()
                 else:
                     self.progress.advance("collect", f"{project}!{iid}")
+                    for missing in unavailable_in(evidence):
+                        key = (service, missing.what)
+                        evidence_gaps.setdefault(key, Gap(service, missing.what, missing.reason))
                 results[futures[future]] = result
                 summary = summaries[service]
                 summary.promotions += 1
@@ -328,6 +336,7 @@ class Sweep:
             run_id,
             failures,
             unreadable,
+            list(evidence_gaps.values()),
         )
         if self.store is not None:
             self.store.record_drift(run_id, outcome.drift_rows())
@@ -371,6 +380,24 @@ class Sweep:
 
     def _tick(self, service: str) -> None:
         self.progress.advance("discover", service)
+
+
+def unavailable_in(value: object) -> list[Unavailable]:
+    """Every `Unavailable` inside collected evidence (dataclasses, tuples, lists, dict
+    values), in field order: what GitLab did not give for this promotion."""
+    found: list[Unavailable] = []
+    stack: list[object] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Unavailable):
+            found.append(item)
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            stack.extend(getattr(item, f.name) for f in reversed(dataclasses.fields(item)))
+        elif isinstance(item, tuple | list):
+            stack.extend(reversed(item))
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+    return found
 
 
 def _unexpected(exc: Exception) -> str:
