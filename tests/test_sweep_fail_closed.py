@@ -30,7 +30,7 @@ from auditor.report.json_report import load_schema
 from auditor.simulator.flows import T0, hotfix, release_flow, standard_org, validate
 from auditor.simulator.worlds import build_world, load_module, services_of
 from auditor.store import EvidenceStore
-from tests.sweep_faults import BOTH, FAMILIES, VEMO, Sim, by_the_book, hit, serve_world
+from tests.sweep_faults import BOTH, FAMILIES, VEMO, WEEK, Sim, by_the_book, hit, serve_world
 
 
 def keys(doc: dict[str, Any]) -> set[tuple[str, int, str]]:
@@ -346,3 +346,17 @@ def test_report_of_an_incomplete_run_is_not_skipped_for_an_older_complete_one(
         assert latest.exit_code == 3
         assert re.search(r'"status": "incomplete"', latest.stdout)
         assert sim.signoff(db).exit_code == 3
+
+
+def test_sweep_when_gitlab_cannot_be_reached_is_exit_4_and_a_failed_run(tmp_path: Path) -> None:
+    _, world = _org_world()
+    for sim in serve_world(world, tmp_path):
+        sim.server.stop()
+        db = tmp_path / "a.db"
+        result = sim.run("sweep", *WEEK, "--db", str(db), "--format", "json")
+        assert result.exit_code == 4, result.output
+        assert result.stdout == "" and "unreachable" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+        with EvidenceStore(db) as store:
+            (run,) = store.runs()
+        assert run["status"] == "failed" and "unreachable" in run["coverage"]["error"]
