@@ -621,9 +621,10 @@ def signoff(
             raise ConfigError("--format must be markdown, json, html or pdf")
         if fmt == "pdf" and output is None:
             raise ConfigError("--format pdf needs --output PATH")
-        if release is not None and not re.fullmatch(r"[0-9a-fA-F]{7,40}", release):
+        # 40 hex digits for SHA-1 repositories, 64 for SHA-256 ones; 7 is git's short form
+        if release is not None and not re.fullmatch(r"[0-9a-fA-F]{7,64}", release):
             raise ConfigError(
-                f"--release must be a commit SHA (7 to 40 hex digits), not {release!r}"
+                f"--release must be a commit SHA (7 to 64 hex digits), not {release!r}"
             )
         settings = load_settings(find_config(state.config, os.environ))
         if service not in settings.services:

@@ -303,9 +303,20 @@ class Discoverer:
             )
             return None
         on_default = self._on_default_branch(service, base, d) if after_cut_off else set()
+        if isinstance(on_default, Unavailable):
+            # what came through a cut-off cannot be told from what was picked: no commit
+            # of this deployment is taken for drift, and the doubt is reported
+            found.gap(
+                service.name,
+                f"which commits deployment {d.iid} to {service.policy.staging_environment} "
+                f"of {service.project} took from the default branch",
+                f"{on_default.what}: {on_default.reason}",
+            )
         records = [self._kind(service, c, on_default) for c in added]
-        if cache and not any(
-            r["kind"] in ("drift", "unresolved") or "reason" in r for r in records
+        if (
+            cache
+            and not isinstance(on_default, Unavailable)
+            and not any(r["kind"] in ("drift", "unresolved") or "reason" in r for r in records)
         ):
             cache.cache_put(key, records, None)
         return records
