@@ -135,8 +135,8 @@ def test_a_rejected_token_part_way_is_exit_4_and_an_incomplete_run(
 # family's case takes seconds of waiting: the cases run side by side, each against its own
 # world and server, through the same `Sweep` the command runs (the command's exit code is
 # `SweepResult.exit_code()`), and the CLI then reads each stored run back.
-TIMEOUT = 0.5  # the config's [gitlab] timeout in these cases
-DELAY = 1.0  # how long a slowed path takes to answer
+TIMEOUT = 1  # the config's [gitlab] timeout in these cases
+DELAY = 2.5  # how long a slowed path takes to answer
 
 
 @dataclass
