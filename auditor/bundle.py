@@ -10,7 +10,8 @@ Layout, `auditor.bundle/v1`:
     manifest.json                      every other file: path, sha256, size; run id, tool
     <the caller's reports>             e.g. report.json, junit.xml, promotions.csv
     evidence/run.json                  the run (window, hashes, coverage), drift, cut-offs,
-                                       and an index of the promotion files
+                                       gaps (what it could not establish), and an index of
+                                       the promotion files
     evidence/promotions/<p>-mr<iid>-<service>.json
                                        one promotion: its verdict and findings as in the JSON
                                        report, and the GitLab responses its evidence rests on
@@ -477,6 +478,8 @@ def write_bundle(
                 "run": {k: v for k, v in run.items() if k not in _RUN_PRIVATE},
                 "drift": sweep["drift"],
                 "cut_offs": sweep["cut_offs"],
+                "gaps": sweep.get("gaps", []),
+                "coverage": sweep.get("coverage"),
                 "promotions": promotion_index,
             }
         ),

@@ -330,6 +330,7 @@ def sweep(
                     drift=result.drift_rows(),
                     cut_offs=result.cut_off_rows(),
                     reverts=result.revert_rows(),
+                    gaps=result.gaps,
                 ),
                 None,
             )
@@ -337,7 +338,10 @@ def sweep(
             sweep_summary.print_summary(result, Console())
         else:
             _emit(sweep_summary.render(result), None)
-        return exit_code(result.report.promotions)
+        for gap in result.gaps:
+            # stderr too, so a CI log shows what was not looked at whatever the format
+            typer.echo(f"auditor: could not be established: {gap}", err=True)
+        return result.exit_code()
 
     raise typer.Exit(_guarded(run))
 
@@ -414,7 +418,10 @@ def _pick_run(
     service: str | None = None,
     window: tuple[datetime, datetime] | None = None,
 ) -> int:
-    """--run, else the newest complete run (covering `service` and `window` when given)."""
+    """--run, else the newest finished run with results, complete or incomplete (covering
+    `service` and `window` when given). An incomplete run is not skipped for an older
+    complete one: its gaps are shown and block, where an older run would silently miss
+    whatever happened since."""
     runs = store.runs()
     if window is not None:
         runs = [
@@ -432,11 +439,13 @@ def _pick_run(
         if not any(r["id"] == run_id for r in runs):
             raise ConfigError(f"no run {run_id} in {store.path} (see auditor history --runs)")
         return run_id
+    from auditor.store import RESULT_STATUSES
+
     for r in runs:  # newest first
-        if r["status"] == "complete" and (service is None or service in r["services"]):
+        if r["status"] in RESULT_STATUSES and (service is None or service in r["services"]):
             return int(r["id"])
     covering = f" covering {service}" if service else ""
-    raise ConfigError(f"no complete run in {store.path}{covering}; run auditor sweep first")
+    raise ConfigError(f"no finished run in {store.path}{covering}; run auditor sweep first")
 
 
 def _window_bound(value: object) -> datetime:
@@ -447,15 +456,22 @@ def _window_bound(value: object) -> datetime:
 
 
 def _export(report: Report, extras: dict[str, Any], fmt: str) -> str:
+    """One export of a stored run; every format shows the run's gaps (as errors in JUnit,
+    rows in CSV, a section in Markdown and the table)."""
+    from auditor.report import junit, markdown, table
     from auditor.report.csv_export import findings_csv, promotions_csv
     from auditor.report.json_report import render as render_json
     from auditor.report.junit_services import render as render_junit_services
 
+    gaps = extras.get("gaps") or []
     special: dict[str, Callable[[], str]] = {
         "json": lambda: render_json(report, **extras),
-        "junit-services": lambda: render_junit_services(report),
-        "csv": lambda: promotions_csv(report),
-        "csv-findings": lambda: findings_csv(report),
+        "junit": lambda: junit.render(report, gaps),
+        "junit-services": lambda: render_junit_services(report, gaps),
+        "csv": lambda: promotions_csv(report, gaps),
+        "csv-findings": lambda: findings_csv(report, gaps),
+        "markdown": lambda: markdown.render(report, gaps),
+        "table": lambda: table.render(report, gaps=gaps),
     }
     return special[fmt]() if fmt in special else render(report, fmt)
 
@@ -480,7 +496,10 @@ def write_site(store: EvidenceStore, run_id: int, out: Path, bundle: bool) -> li
 def report(
     db: Annotated[Path, typer.Option("--db", help="The evidence store.")] = Path("auditor.db"),
     run_id: Annotated[
-        int | None, typer.Option("--run", help="Run id (default: the newest complete run).")
+        int | None,
+        typer.Option(
+            "--run", help="Run id (default: the newest finished run, complete or incomplete)."
+        ),
     ] = None,
     out: Annotated[
         Path | None,
@@ -510,7 +529,7 @@ def report(
         str | None,
         typer.Option(
             "--from",
-            help="Instead of --run: the newest complete run whose window covers --from..--to.",
+            help="Instead of --run: the newest finished run whose window covers --from..--to.",
         ),
     ] = None,
     end: Annotated[str | None, typer.Option("--to", help="Window end, inclusive.")] = None,
@@ -537,8 +556,9 @@ def report(
         with _open_store(db) as store:
             rid = _pick_run(store, run_id, window=window)
             stored = store.report(rid)
+            extras = store.extras(rid)
             if out is None:
-                _emit(_export(stored, store.extras(rid), chosen), output)
+                _emit(_export(stored, extras, chosen), output)
             else:
                 if bundle and out.exists() and any(out.iterdir()):
                     raise ConfigError(f"--out {out} is not empty; a bundle needs a new directory")
@@ -551,7 +571,14 @@ def report(
                     # printed so that a later rewrite of the manifest itself is detectable:
                     # auditor verify DIR --manifest-sha256 <this>
                     typer.echo(f"auditor: {MANIFEST} sha256 {digest}", err=True)
-        return exit_code(stored.promotions)
+        from auditor.gaps import gaps_from_rows
+
+        gaps = gaps_from_rows(extras["gaps"])
+        for gap in gaps:
+            typer.echo(f"auditor: run {rid} could not establish: {gap}", err=True)
+        # from the store, GitLab is not used here: a gap of any kind is "not shown" (3)
+        code = exit_code(stored.promotions)
+        return code if code == 1 or not gaps else 3
 
     raise typer.Exit(_guarded(run))
 
@@ -619,7 +646,7 @@ def signoff(
     run_id: Annotated[
         int | None,
         typer.Option(
-            "--run", help="Run id (default: the newest complete run covering the service)."
+            "--run", help="Run id (default: the newest finished run covering the service)."
         ),
     ] = None,
     fmt: Annotated[
@@ -638,8 +665,10 @@ def signoff(
         import json
 
         from auditor.evidence import Unavailable
+        from auditor.gaps import gaps_from_rows, gitlab_unusable
         from auditor.gitlab.client import ReadOnlySession, connect
-        from auditor.gitlab.source import GitLabSource
+        from auditor.gitlab.source import GitLabSource, GitLabUnusable
+        from auditor.report.json_report import parse_timestamp
         from auditor.signoff import (
             StagingDeployment,
             decide_signoff,
@@ -654,20 +683,51 @@ def signoff(
             raise ConfigError("--format must be markdown, json, html or pdf")
         if fmt == "pdf" and output is None:
             raise ConfigError("--format pdf needs --output PATH")
+        # 40 hex digits for SHA-1 repositories, 64 for SHA-256 ones; 7 is git's short form
+        if release is not None and not re.fullmatch(r"[0-9a-fA-F]{7,64}", release):
+            raise ConfigError(
+                f"--release must be a commit SHA (7 to 64 hex digits), not {release!r}"
+            )
         settings = load_settings(find_config(state.config, os.environ))
         if service not in settings.services:
             known = ", ".join(sorted(settings.services))
             raise ConfigError(f"unknown service {service!r} (configured: {known})")
+        from auditor.store import RESULT_STATUSES, redact_url
+
         with _open_store(db) as store:
             rid = _pick_run(store, run_id, service)
             stored = store.report(rid)
             extras = store.extras(rid)
+            row = store.run(rid)
+        run_issues = []
+        if row["status"] not in RESULT_STATUSES:
+            run_issues.append(
+                f"run {rid} is {row['status']}: it did not finish, so it may miss promotions; "
+                "run auditor sweep again"
+            )
+        audited_url = str(row["gitlab_url"]).rstrip("/")
+        configured_url = redact_url(settings.url).rstrip("/")
+        if audited_url != configured_url:
+            run_issues.append(
+                f"run {rid} audited {audited_url}, not the configured GitLab {configured_url}; "
+                "sweep this GitLab into the store (or use the matching --db and config)"
+            )
+        coverage = row.get("coverage") if isinstance(row.get("coverage"), dict) else {}
+        seen = (coverage.get("staging_seen") or {}).get(service)
         svc = settings.services[service]
         src = GitLabSource(connect(settings, ReadOnlySession()))
+        src.project(svc.project)  # unreachable, token rejected, project gone: exit 4
         if release:
+            known = src.commit(svc.project, release)
+            if isinstance(known, Unavailable):
+                raise GitLabUnusable(
+                    f"--release {release}: GitLab does not give it as a commit of "
+                    f"{svc.project} ({known.reason}); check the SHA"
+                )
+            release_sha = known.id
 
             def contains(sha: str) -> bool | None:
-                answer = src.is_ancestor(svc.project, sha, release)
+                answer = src.is_ancestor(svc.project, sha, release_sha)
                 return answer if isinstance(answer, bool) else None
 
             stored, extras = restrict_to_release(stored, extras, contains)
@@ -681,12 +741,24 @@ def signoff(
         found = src.last_successful_deployment(
             svc.project, svc.policy.staging_environment, _parse_now(now)
         )
+        if isinstance(found, Unavailable) and gitlab_unusable(found.reason):
+            raise GitLabUnusable(f"GitLab at {configured_url} is unreachable ({found.reason})")
         staging = (
             None
             if found is None or isinstance(found, Unavailable)
             else StagingDeployment.from_deployment(found)
         )
-        ctx = decide_signoff(stored, since, service=service, staging=staging, extras=extras)
+        ctx = decide_signoff(
+            stored,
+            since,
+            service=service,
+            staging=staging,
+            extras=extras,
+            gaps=gaps_from_rows(extras.get("gaps") or ()),
+            run_issues=run_issues,
+            window_end=parse_timestamp(row["window_to"]),
+            staging_seen=int(seen) if isinstance(seen, int) else None,
+        )
         if fmt == "json":
             _emit(json.dumps(signoff_dict(ctx), indent=2) + "\n", output)
         elif fmt in ("html", "pdf"):

@@ -1,9 +1,11 @@
-"""A time window -> the promotions, reverts, cut-offs and drift that reached staging in it.
+"""A time window -> the promotions, reverts, cut-offs and drift that reached staging in it,
+and the picks onto `release` that never reached it.
 
 Nobody knows the list of hotfix MRs up front, and `release` is rebuilt by every cut-off, so
-the branch cannot be the source. The record that survives is GitLab's deployments: for each
-staging deployment in the window, the commits it added since the previous successful one
-(GitLab's compare) say exactly what reached staging. Each added commit is then classified:
+the branch cannot be the only source. The record that survives is GitLab's deployments: for
+each staging deployment in the window, the commits it added since the previous successful
+one (GitLab's compare) say exactly what reached staging. Each added commit is then
+classified:
 
 - a cherry-pick (trailer) of a commit of a merged MR: a hotfix promotion of that MR;
 - a revert of such a pick: a revert, linked to the promotion it undoes;
@@ -12,6 +14,13 @@ staging deployment in the window, the commits it added since the previous succes
 - a commit titled like a merged MR but without trailer: a candidate promotion, which the
   collector confirms by patch or reports as unknown;
 - anything else: drift, a commit on release that no merged MR explains.
+
+Then the `release` branch itself (the same read the collector makes): a commit picked onto
+it in the window that no staging deployment carried is a promotion too (`how="release"`),
+which the audit judges like any other (in progress inside the grace period, not compliant
+after it). What cannot be read never silently shrinks the result: every failed read is a
+`Gap` of the service (or of every service), and a commit whose merge request could not be
+looked up is a gap, never drift and never a cached answer.
 """
 
 from __future__ import annotations
@@ -26,7 +35,8 @@ from auditor.collect import release_job_pattern
 from auditor.config import Service, Settings
 from auditor.derive import bases
 from auditor.evidence import Commit, Deployment, MRRef, Unavailable
-from auditor.gitlab.source import GitLabSource, gitlab_time
+from auditor.gaps import Gap
+from auditor.gitlab.source import GitLabSource, GitLabUnusable, gitlab_time
 from auditor.lineage import picked_from, reverted
 
 # MRs whose picks reach staging in the window were merged not long before it.
@@ -47,8 +57,10 @@ class PromotionRef:
     service: str
     project: str
     iid: int
+    # when it first reached staging; for how == "release" (picked, never deployed in the
+    # window) when it was picked onto `release`
     first_deployed_at: datetime
-    how: str  # trailer | title
+    how: str  # trailer | title | release
 
 
 @dataclass(frozen=True)
@@ -87,9 +99,20 @@ class Discovery:
     cut_off_commits: dict[str, int] = field(default_factory=dict)  # service -> commits
     idle_deployments: list[tuple[str, int]] = field(default_factory=list)  # (service, id)
     idle_release_jobs: list[tuple[str, int]] = field(default_factory=list)  # (service, job)
-    gaps: list[Unavailable] = field(default_factory=list)  # what could not be read
+    gaps: list[Gap] = field(default_factory=list)  # what could not be read, once each
     # (service, project, iid) that rode along in a deployment of a service they do not touch
     not_affected: list[tuple[str, str, int]] = field(default_factory=list)
+    # service -> the newest staging deployment in the window the run looked at (its id):
+    # a sign-off on a later deployment knows the run never saw it
+    staging_seen: dict[str, int] = field(default_factory=dict)
+
+    def gap(self, service: str | None, what: str, reason: str) -> None:
+        item = Gap(service, what, reason)
+        if not any((g.service, g.what) == (service, what) for g in self.gaps):
+            self.gaps.append(item)
+
+    def unavailable(self, service: str | None, missing: Unavailable) -> None:
+        self.gap(service, missing.what, missing.reason)
 
     def targets(self) -> list[tuple[str, str, int]]:
         """(service, project, iid) to audit, once each, in order of first deployment."""
@@ -104,6 +127,13 @@ def _deployed_at(d: Deployment) -> datetime:
     return d.finished_at or d.updated_at or d.created_at
 
 
+def _failure(exc: Exception) -> str:
+    """An unexpected error as a gap's reason: the sweep goes on, the gap names it."""
+    if isinstance(exc, GitLabUnusable):
+        return str(exc)
+    return f"unexpected {type(exc).__name__}: {str(exc)[:200]}"
+
+
 class Discoverer:
     def __init__(
         self, src: GitLabSource, settings: Settings, window: Window, horizon: datetime
@@ -112,14 +142,26 @@ class Discoverer:
         self.settings = settings
         self.window = window
         self.horizon = min(horizon, window.start)
+        self._cut_offs_unknown = False
 
     def discover(
         self, services: Sequence[Service], tick: Callable[[str], None] | None = None
     ) -> Discovery:
         found = Discovery()
-        cut_offs = self._cut_offs(found)
+        try:
+            cut_offs = self._cut_offs(found)
+        except Exception as exc:  # noqa: BLE001 - an odd answer is a gap, not the end
+            found.gap(None, f"pipelines of {self.settings.orchestration_project}", _failure(exc))
+            cut_offs = []
+        # when the cut-offs could not all be read, any deployment may follow one: its
+        # commits from the default branch are then told apart by the merge base, never
+        # taken for picks (or drift) because a cut-off went unseen
+        self._cut_offs_unknown = bool(found.gaps)
         for service in services:
-            self._service(service, found, cut_offs)
+            try:
+                self._service(service, found, cut_offs)
+            except Exception as exc:  # noqa: BLE001 - one service's failure is its gap
+                found.gap(service.name, f"discovery of {service.name}", _failure(exc))
             if tick:
                 tick(service.name)
         return found
@@ -129,13 +171,13 @@ class Discoverer:
         path = self.settings.orchestration_project
         pipelines = self.src.pipelines(path, updated_after=self.horizon)
         if isinstance(pipelines, Unavailable):
-            found.gaps.append(pipelines)
+            found.unavailable(None, pipelines)
             return []
         names = {s.policy.cut_off_job for s in self.settings.services.values()}
         for p in pipelines:
             jobs = self.src.pipeline_jobs(path, p.id, p.updated_at)
             if isinstance(jobs, Unavailable):
-                found.gaps.append(jobs)
+                found.unavailable(None, jobs)
                 continue
             for j in jobs:
                 when = j.started_at or j.created_at
@@ -143,18 +185,20 @@ class Discoverer:
                     found.cut_offs.append(CutOff(path, p.id, j.id, when, j.user))
         return sorted(found.cut_offs, key=lambda c: c.at)
 
-    def _release_jobs(self, service: Service) -> list[tuple[int, int | None]]:
+    def _release_jobs(self, service: Service, found: Discovery) -> list[tuple[int, int | None]]:
         """(job id, downstream pipeline id) of the service's release jobs played in the
         window (already read by `_cut_offs`'s pipeline list; bridges are read here)."""
         path = self.settings.orchestration_project
         pipelines = self.src.pipelines(path, updated_after=self.horizon)
         if isinstance(pipelines, Unavailable):
+            found.unavailable(None, pipelines)
             return []
         pattern = release_job_pattern(service)
         out = []
         for p in pipelines:
             bridges = self.src.pipeline_bridges(path, p.id, p.updated_at)
             if isinstance(bridges, Unavailable):
+                found.unavailable(None, bridges)
                 continue
             for j in bridges:
                 when = j.started_at or j.created_at
@@ -167,43 +211,64 @@ class Discoverer:
         src, path, env = self.src, service.project, service.policy.staging_environment
         # the same reads the collector makes (from the horizon), so each is asked once
         listed = src.deployments(path, env, updated_after=self.horizon)
+        seen: set[str] = set()
         if isinstance(listed, Unavailable):
-            found.gaps.append(listed)
-            return
+            found.unavailable(service.name, listed)
+        else:
+            self._deployments(service, listed, found, cut_offs, seen)
+        # picks onto `release` that no deployment in the window carried (with deployments
+        # unreadable: every pick in the window, so none is lost with them)
+        self._release_picks(service, found, seen)
+
+    def _deployments(
+        self,
+        service: Service,
+        listed: tuple[Deployment, ...],
+        found: Discovery,
+        cut_offs: list[CutOff],
+        seen: set[str],
+    ) -> None:
+        src, path, env = self.src, service.project, service.policy.staging_environment
         deployments = [d for d in listed if d.created_at in self.window]
         if not deployments:
             return
+        found.staging_seen[service.name] = max(d.id for d in deployments)
         before = [d for d in listed if d.id < deployments[0].id and d.status == "success"]
         previous: Deployment | None | Unavailable = before[-1] if before else None
         if previous is None:
             previous = src.last_successful_deployment(path, env, listed[0].created_at)
-        if isinstance(previous, Unavailable):
-            found.gaps.append(previous)
-            return
-        seen: set[str] = set()
+        missing_base = (
+            previous.reason
+            if isinstance(previous, Unavailable)
+            else "no earlier successful deployment to compare with"
+        )
         carried: set[int] = set()
-        based = bases(deployments, previous)
+        unknown: set[int] = set()
+        based = bases(deployments, None if isinstance(previous, Unavailable) else previous)
         for d in deployments:
             base = based[d.id]
             if base is None:
-                found.gaps.append(
-                    Unavailable(
-                        f"what deployment {d.iid} to {env} of {path} added",
-                        "no earlier successful deployment to compare with",
-                    )
+                found.gap(
+                    service.name, f"what deployment {d.iid} to {env} of {path} added", missing_base
                 )
-            else:
-                records = self._classified(service, base, d, cut_offs, found)
-                fresh = [r for r in records if r["id"] not in seen]
-                seen.update(r["id"] for r in fresh)
-                if self._apply(service, d, fresh, found):
-                    carried.add(d.id)
+                unknown.add(d.id)
+                continue
+            records = self._classified(service, base, d, cut_offs, found)
+            if records is None:
+                unknown.add(d.id)
+                continue
+            fresh = [r for r in records if r["id"] not in seen]
+            seen.update(r["id"] for r in records)
+            if self._apply(service, d, fresh, found):
+                carried.add(d.id)
         for d in deployments:
-            if d.id not in carried and d.status == "success":
+            if d.id not in carried and d.id not in unknown and d.status == "success":
                 found.idle_deployments.append((service.name, d.id))
         by_pipeline = {d.pipeline_id: d for d in deployments}
-        for job_id, downstream in self._release_jobs(service):
+        for job_id, downstream in self._release_jobs(service, found):
             d = by_pipeline.get(downstream)
+            if d is not None and d.id in unknown:
+                continue
             if d is None or d.id not in carried:
                 found.idle_release_jobs.append((service.name, job_id))
 
@@ -214,12 +279,15 @@ class Discoverer:
         d: Deployment,
         cut_offs: list[CutOff],
         found: Discovery,
-    ) -> list[dict[str, Any]]:
-        """What `d` added since `base`, each commit with its kind. Remembered in the store:
-        the commits between two SHAs never change, and neither does a merged MR, so a
-        later sweep reuses the answer (unless it had drift, which a later merge may explain).
-        """
-        after_cut_off = any(base.created_at <= c.at <= d.created_at for c in cut_offs)
+    ) -> list[dict[str, Any]] | None:
+        """What `d` added since `base`, each commit with its kind; None when the compare
+        could not be read (a gap). Remembered in the store only when every lookup behind it
+        answered: the commits between two SHAs never change, and neither does a merged MR,
+        so a later sweep reuses the answer (unless it had drift, which a later merge may
+        explain, or an unresolved commit, which a later read may resolve)."""
+        after_cut_off = self._cut_offs_unknown or any(
+            base.created_at <= c.at <= d.created_at for c in cut_offs
+        )
         key = json.dumps(["classified", service.project, base.sha, d.sha, after_cut_off])
         cache = self.src.cache
         hit = cache.cache_get(key) if cache else None
@@ -227,73 +295,118 @@ class Discoverer:
             return list(hit[0])  # type: ignore[call-overload]
         added = self.src.compare(service.project, base.sha, d.sha)
         if isinstance(added, Unavailable):
-            found.gaps.append(added)
-            return []
+            env = service.policy.staging_environment
+            found.gap(
+                service.name,
+                f"what deployment {d.iid} to {env} of {service.project} added ({added.what})",
+                added.reason,
+            )
+            return None
         on_default = self._on_default_branch(service, base, d) if after_cut_off else set()
+        if isinstance(on_default, Unavailable):
+            # what came through a cut-off cannot be told from what was picked: no commit
+            # of this deployment is taken for drift, and the doubt is reported
+            found.gap(
+                service.name,
+                f"which commits deployment {d.iid} to {service.policy.staging_environment} "
+                f"of {service.project} took from the default branch",
+                f"{on_default.what}: {on_default.reason}",
+            )
         records = [self._kind(service, c, on_default) for c in added]
-        if cache and not any(r["kind"] == "drift" for r in records):
+        if (
+            cache
+            and not isinstance(on_default, Unavailable)
+            and not any(r["kind"] in ("drift", "unresolved") or "reason" in r for r in records)
+        ):
             cache.cache_put(key, records, None)
         return records
 
-    def _merged_mrs(self, service: Service) -> tuple[MRRef, ...]:
+    def _merged_mrs(self, service: Service) -> tuple[MRRef, ...] | Unavailable:
         """MRs merged into the default branch recently: a commit without trailer that bears
         one's title is a candidate pick (the collector confirms it by patch)."""
         project = self.src.project(service.project)
-        mrs = self.src.merge_requests(
+        return self.src.merge_requests(
             service.project,
             state="merged",
             target_branch=project.get("default_branch") or "main",
             updated_after=gitlab_time(self.window.start - MR_LOOKBACK),
         )
-        return () if isinstance(mrs, Unavailable) else mrs
 
-    def _on_default_branch(self, service: Service, base: Deployment, d: Deployment) -> set[str]:
+    def _on_default_branch(
+        self, service: Service, base: Deployment, d: Deployment
+    ) -> set[str] | Unavailable:
         """The commits `d` added that came from the default branch through a cut-off:
         everything up to the merge base of the deployed commit and the default branch."""
         default = self.src.project(service.project).get("default_branch") or "main"
         point = self.src.merge_base(service.project, d.sha, default, stable=True)
-        if not isinstance(point, str):
+        if isinstance(point, Unavailable):
+            return point
+        if point is None:
             return set()
         upto = self.src.compare(service.project, base.sha, point)
-        return set() if isinstance(upto, Unavailable) else {c.id for c in upto}
+        return upto if isinstance(upto, Unavailable) else {c.id for c in upto}
 
-    def _owner(self, service: Service, sha: str) -> MRRef | None:
+    def _owner(self, service: Service, sha: str) -> MRRef | None | Unavailable:
         """The merged MR (into the default branch) that a picked commit belongs to: one
         lookup per commit, answered from the store once known."""
         mrs = self.src.commit_merge_requests(service.project, sha)
         if isinstance(mrs, Unavailable):
-            return None
+            return mrs
         default = self.src.project(service.project).get("default_branch") or "main"
         return next(
             (m for m in mrs if m.state == "merged" and m.target_branch == default), None
         ) or next((m for m in mrs if m.target_branch == default), None)
 
-    def _kind(self, service: Service, c: Commit, on_default: set[str]) -> dict[str, Any]:
-        """One added commit -> {id, title, kind, iid?, how?, reverts?}."""
+    def _kind(
+        self, service: Service, c: Commit, on_default: set[str] | Unavailable
+    ) -> dict[str, Any]:
+        """One added commit -> {id, title, kind, iid?, how?, reverts?, reason?}. Kind
+        `unresolved` (with the reason) when a lookup it rests on failed: then it is neither
+        a promotion nor drift, and the sweep reports it as a gap."""
         record: dict[str, Any] = {"id": c.id, "title": c.title}
-        if c.id in on_default:
+        if not isinstance(on_default, Unavailable) and c.id in on_default:
             return {**record, "kind": "cut_off"}
         if len(c.parent_ids) > 1:
             return {**record, "kind": "merge"}
         undone = reverted(c.message)
         if undone:
             return {**record, "kind": "revert", "reverts": undone}
+        failed: list[Unavailable] = []
         origins = picked_from(c.message)
         for origin in origins:
             owner = self._owner(service, origin)
-            if owner is not None:
+            if isinstance(owner, Unavailable):
+                failed.append(owner)
+            elif owner is not None:
                 return {**record, "kind": "promotion", "iid": owner.iid, "how": "trailer"}
-        if not origins:
-            titled = next((m for m in self._merged_mrs(service) if m.title == c.title), None)
-            if titled is not None:
-                return {**record, "kind": "promotion", "iid": titled.iid, "how": "title"}
+        if not origins or failed:
+            merged = self._merged_mrs(service)
+            if isinstance(merged, Unavailable):
+                failed.append(merged)
+            else:
+                titled = next((m for m in merged if m.title == c.title), None)
+                if titled is not None:
+                    promotion = {**record, "kind": "promotion", "iid": titled.iid, "how": "title"}
+                    if failed:
+                        # found by title while the trailer's owner could not be looked up:
+                        # audited, and the lookup is still reported (and never cached)
+                        promotion["reason"] = f"{failed[0].what}: {failed[0].reason}"
+                    return promotion
+        if isinstance(on_default, Unavailable):
+            failed.append(on_default)
+        if failed:
+            return {
+                **record,
+                "kind": "unresolved",
+                "reason": f"{failed[0].what}: {failed[0].reason}",
+            }
         return {**record, "kind": "drift"}
 
     def _apply(
         self, service: Service, d: Deployment, records: list[dict[str, Any]], found: Discovery
     ) -> bool:
-        """Record what deployment `d` added; True when it carried a promotion, a revert or
-        a cut-off."""
+        """Record what deployment `d` added; True when it carried a promotion, a revert,
+        a cut-off or a commit that could not be classified."""
         at = _deployed_at(d)
         carried = False
         for r in records:
@@ -313,5 +426,79 @@ class Discoverer:
                 found.drift.append(
                     DriftCommit(service.project, service.name, r["id"], r["title"], at)
                 )
-            carried = carried or kind in ("cut_off", "revert", "promotion")
+            if r.get("reason"):
+                found.gap(
+                    service.name,
+                    f"which merged MR commit {r['id'][:8]} ({r['title']!r}, deployed in "
+                    f"deployment {d.iid}) belongs to",
+                    r["reason"],
+                )
+            carried = carried or kind in ("cut_off", "revert", "promotion", "unresolved")
         return carried
+
+    # -- picks that never reached staging ---------------------------------------------------
+    def _release_picks(self, service: Service, found: Discovery, deployed: set[str]) -> None:
+        """Commits picked onto `release` in the window that no deployment in the window
+        added: promotions (`how="release"`, at the pick's time) the audit judges like any
+        other. The branch read is the collector's own (same ref, same `since`), so it is
+        asked once; commits that came to `release` from the default branch (a cut-off) are
+        left out by the merge base of the two branches."""
+        src, path, release = self.src, service.project, service.policy.release_branch
+        commits = src.branch_commits(path, release, self.horizon)
+        if isinstance(commits, Unavailable):
+            found.unavailable(service.name, commits)
+            return
+        picked_in_window = [
+            c
+            for c in commits
+            if c.id not in deployed
+            and len(c.parent_ids) <= 1
+            and not reverted(c.message)
+            and (at := c.committed_date or c.authored_date) is not None
+            and at in self.window
+        ]
+        if not picked_in_window:
+            return
+        default = src.project(path).get("default_branch") or "main"
+        point = src.merge_base(path, release, default)
+        if isinstance(point, Unavailable):
+            found.gap(
+                service.name,
+                f"which commits on {release} of {path} are picks (not from {default})",
+                f"{point.what}: {point.reason}",
+            )
+            return
+        from_default = _ancestors(point, commits)
+        known = {(p.service, p.iid) for p in found.promotions}
+        for c in picked_in_window:
+            if c.id in from_default:
+                continue
+            record = self._kind(service, c, set())
+            at = c.committed_date or c.authored_date
+            assert at is not None
+            if record.get("reason"):
+                found.gap(
+                    service.name,
+                    f"which merged MR commit {c.id[:8]} ({c.title!r}, on {release}, not "
+                    "deployed) belongs to",
+                    record["reason"],
+                )
+            if record["kind"] == "promotion" and (service.name, record["iid"]) not in known:
+                known.add((service.name, record["iid"]))
+                found.promotions.append(
+                    PromotionRef(service.name, path, record["iid"], at, "release")
+                )
+
+
+def _ancestors(point: str | None, commits: Sequence[Commit]) -> set[str]:
+    """The listed commits that `point` reaches through their parents (itself included)."""
+    by_id = {c.id: c for c in commits}
+    out: set[str] = set()
+    stack = [point] if point else []
+    while stack:
+        sha = stack.pop()
+        if sha in out or sha not in by_id:
+            continue
+        out.add(sha)
+        stack.extend(by_id[sha].parent_ids)
+    return out

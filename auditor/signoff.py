@@ -10,8 +10,11 @@ What blocks, and why it is conservative (a false approval is the error that matt
 - a violation: a `non_compliant` promotion, or drift (a commit on staging that no merged MR
   explains; the runbook says to stop and restore `release`) -> exit 1;
 - something not yet shown: an `incomplete`, `in_progress` or `not_promoted` promotion, no
-  known staging deployment, one still running, or one that finished after the audit (the
-  audit cannot speak for it) -> exit 3 when nothing is a violation.
+  known staging deployment, one still running, or one newer than the run (it finished after
+  the audit or after the run's window ended, or the run never saw it: the audit cannot speak
+  for it), a gap of the run that concerns the service (evidence it could not read, so it
+  cannot say nothing was missed), or a run that cannot be relied on (not finished, or made
+  against another GitLab) -> exit 3 when nothing is a violation.
 A promotion whose time cannot be told is kept in scope rather than dropped.
 """
 
@@ -24,6 +27,7 @@ from typing import Any
 
 from auditor.evidence import Deployment
 from auditor.findings import MRSummary, PromotionResult, Report, Status, Verdict
+from auditor.gaps import Gap
 from auditor.report.json_report import format_timestamp
 from auditor.report.markdown import VERDICT_MARKERS, _link, escape_md
 
@@ -111,14 +115,23 @@ class SignoffContext:
     staging_issues: tuple[str, ...]  # why what is on staging cannot be signed off yet
     gitlab_url: str
     tool_version: str
+    gaps: tuple[Gap, ...] = ()  # what the run could not establish for this service
+    run_issues: tuple[str, ...] = ()  # why the run itself cannot be relied on
 
     @property
     def window(self) -> tuple[datetime | None, datetime]:
         return (self.since, self.until)
 
     @property
+    def not_shown(self) -> int:
+        """How many things block because they are not shown (not because they failed)."""
+        return (
+            len(self.unresolved) + len(self.staging_issues) + len(self.gaps) + len(self.run_issues)
+        )
+
+    @property
     def blocking(self) -> bool:
-        return bool(self.violations or self.drift or self.unresolved or self.staging_issues)
+        return bool(self.violations or self.drift or self.not_shown)
 
 
 def promoted_at(result: PromotionResult) -> datetime | None:
@@ -154,16 +167,37 @@ def _in_scope(at: datetime | None, since: datetime | None) -> bool:
     return since is None or at is None or at >= since
 
 
-def _staging_issues(staging: StagingDeployment | None, until: datetime) -> list[str]:
+def _staging_issues(
+    staging: StagingDeployment | None,
+    until: datetime,
+    window_end: datetime | None = None,
+    staging_seen: int | None = None,
+) -> list[str]:
+    """Why what staging runs now is not what the run audited: `window_end` is the end of
+    the run's window (a deployment after it was never looked at), `staging_seen` the newest
+    staging deployment the run looked at (a newer one was not)."""
     if staging is None:
         return ["what staging runs now could not be established (no successful deployment read)"]
     finished = _utc(staging.finished_at)
     if finished is None:
         return [f"staging deployment {staging.id} has not finished"]
+    again = "run auditor sweep again over a window that covers it before signing off"
     if finished > until:
         return [
-            f"staging deployment {staging.id} finished at {format_timestamp(finished)}, after "
-            f"the audit ({format_timestamp(until)}); audit again before signing off"
+            f"staging runs deployment {staging.id} ({staging.sha[:12]}), finished at "
+            f"{format_timestamp(finished)}, after the audit ({format_timestamp(until)}); {again}"
+        ]
+    end = _utc(window_end)
+    if end is not None and finished > end:
+        return [
+            f"staging runs deployment {staging.id} ({staging.sha[:12]}), finished at "
+            f"{format_timestamp(finished)}, after the audited window ended "
+            f"({format_timestamp(end)}): the run never looked at it; {again}"
+        ]
+    if staging_seen is not None and staging.id > staging_seen:
+        return [
+            f"staging runs deployment {staging.id} ({staging.sha[:12]}), newer than the "
+            f"newest deployment the run looked at ({staging_seen}); {again}"
         ]
     return []
 
@@ -175,8 +209,16 @@ def decide_signoff(
     service: str,
     staging: StagingDeployment | None,
     extras: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    gaps: Sequence[Gap] = (),
+    run_issues: Sequence[str] = (),
+    window_end: datetime | None = None,
+    staging_seen: int | None = None,
 ) -> SignoffContext:
-    """The sign-off context of `service`: its promotions since `since` (the last cut-off)."""
+    """The sign-off context of `service`: its promotions since `since` (the last cut-off).
+
+    `gaps`: the run's (those of other services are left out); `run_issues`: why the run
+    cannot be relied on; `window_end` and `staging_seen`: what of staging the run covered.
+    """
     cut = _utc(since)
     until = _utc(report.generated_at)
     assert until is not None
@@ -207,9 +249,11 @@ def decide_signoff(
         violations=tuple(p for p in scoped if p.verdict in VIOLATION_VERDICTS),
         unresolved=tuple(p for p in scoped if p.verdict in UNRESOLVED_VERDICTS),
         drift=drift,
-        staging_issues=tuple(_staging_issues(staging, until)),
+        staging_issues=tuple(_staging_issues(staging, until, window_end, staging_seen)),
         gitlab_url=report.gitlab_url,
         tool_version=report.tool_version,
+        gaps=tuple(g for g in gaps if g.concerns(service)),
+        run_issues=tuple(run_issues),
     )
 
 
@@ -217,7 +261,7 @@ def signoff_exit_code(ctx: SignoffContext) -> int:
     """0 nothing blocks; 1 a violation blocks; 3 only unshown compliance blocks."""
     if ctx.violations or ctx.drift:
         return 1
-    if ctx.unresolved or ctx.staging_issues:
+    if ctx.not_shown:
         return 3
     return 0
 
@@ -271,6 +315,8 @@ def to_dict(ctx: SignoffContext) -> dict[str, Any]:
             for d in ctx.drift
         ],
         "staging_issues": list(ctx.staging_issues),
+        "gaps": [g.to_dict() for g in ctx.gaps],
+        "run_issues": list(ctx.run_issues),
     }
 
 
@@ -312,6 +358,13 @@ def _blocking_lines(ctx: SignoffContext) -> list[str]:
         lines += _rules_line(p, Status.UNKNOWN, "unknown")
     for issue in ctx.staging_issues:
         lines.append(f"- **Not shown yet**: {escape_md(issue)}")
+    for issue in ctx.run_issues:
+        lines.append(f"- **Not shown yet**: {escape_md(issue)}")
+    for gap in ctx.gaps:
+        lines.append(
+            f"- **Not shown yet**: the run could not establish {escape_md(gap.what)}: "
+            f"{escape_md(gap.reason)}"
+        )
     return lines
 
 
@@ -337,8 +390,8 @@ def render_signoff_markdown(ctx: SignoffContext) -> str:
         counts = []
         if ctx.violations or ctx.drift:
             counts.append(f"{len(ctx.violations) + len(ctx.drift)} violation(s)")
-        if ctx.unresolved or ctx.staging_issues:
-            counts.append(f"{len(ctx.unresolved) + len(ctx.staging_issues)} not shown yet")
+        if ctx.not_shown:
+            counts.append(f"{ctx.not_shown} not shown yet")
         headline = f"**BLOCKED**: {', '.join(counts)}."
     scope = (
         f"since the last cut-off at {format_timestamp(ctx.since)}"

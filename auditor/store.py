@@ -49,6 +49,7 @@ from auditor.findings import (
     Status,
     Verdict,
 )
+from auditor.gaps import gaps_from_coverage
 from auditor.report.json_report import format_timestamp
 
 if TYPE_CHECKING:
@@ -67,8 +68,12 @@ APPLICATION_ID = 0x41554454
 # or `auditor history` checkpointing the WAL.
 BUSY_TIMEOUT_SECONDS = 10.0
 
-RUN_STATUSES = frozenset({"running", "complete", "failed", "interrupted"})
-FINISHED_STATUSES = frozenset({"complete", "failed", "interrupted"})
+# complete: finished and nothing left unread; incomplete: finished, but something could not
+# be established (its coverage names each gap); failed/interrupted: ended before finishing.
+RUN_STATUSES = frozenset({"running", "complete", "incomplete", "failed", "interrupted"})
+FINISHED_STATUSES = frozenset({"complete", "incomplete", "failed", "interrupted"})
+# Runs whose results stand (every promotion found was audited or named as a gap).
+RESULT_STATUSES = ("complete", "incomplete")
 
 # Query parameters that carry credentials in GitLab URLs (compared lower-case, '-' as '_').
 SECRET_QUERY_PARAMS = frozenset(
@@ -719,7 +724,7 @@ class EvidenceStore:
         Same = same window, services, config and rulebook hashes, and also the same
         tool version and GitLab URL (results of two auditors or two GitLabs must not be
         merged into one run). Other dead unfinished runs become 'interrupted'.
-        Call it inside `exclusive()`.
+        Call it inside `exclusive()`. The URL is kept without credentials.
         """
         if not services:
             raise ValueError("begin_run needs the services the run covers")
@@ -730,7 +735,7 @@ class EvidenceStore:
             "config_sha256": config_sha256,
             "rulebook_sha256": rulebook_sha256,
             "tool_version": tool_version,
-            "gitlab_url": gitlab_url,
+            "gitlab_url": redact_url(gitlab_url),
         }
         now = _now()
         me = {"pid": os.getpid(), "host": socket.gethostname()}
@@ -927,11 +932,19 @@ class EvidenceStore:
                 row[column] = None if row[column] is None else json.loads(row[column])
         return rows
 
+    def run(self, run_id: int) -> dict[str, Any]:
+        """One run's row, JSON columns decoded (StoreError when there is none)."""
+        for row in self.runs():
+            if int(row["id"]) == run_id:
+                return row
+        raise StoreError(f"no run {run_id} in {self.path}")
+
     def _latest_complete_runs(self, db: Database) -> dict[str, int]:
-        """service -> the latest complete run that covered it."""
+        """service -> the latest finished run that covered it with results (complete, or
+        incomplete: its promotions stand, and what it could not read is in its gaps)."""
         latest: dict[str, int] = {}
         for run in db.query(
-            "SELECT id, services FROM runs WHERE status = 'complete' "
+            "SELECT id, services FROM runs WHERE status IN ('complete', 'incomplete') "
             "ORDER BY finished_at DESC, id DESC"
         ):
             for service in json.loads(run["services"]):
@@ -949,7 +962,7 @@ class EvidenceStore:
     ) -> list[dict[str, Any]]:
         """Stored promotions with their findings (a list) and `evidence_sha256` (a list).
 
-        run_id None: for each service, the rows of the latest complete run that covered it,
+        run_id None: for each service, the rows of the latest finished run that covered it,
         so a later sweep of one service does not hide the others. `rule` with
         `rule_status`: promotions whose finding for that rule has that status (or one of
         several: `rule_status=("fail", "unknown")`); either alone: any finding with that
@@ -1077,10 +1090,12 @@ class EvidenceStore:
         )
 
     def extras(self, run_id: int) -> dict[str, list[dict[str, Any]]]:
-        """The run's sweep-only arrays, `{"drift": [...], "cut_offs": [...]}`, in contract key
-        order with datetimes, ready for `json_report.to_dict(report, drift=..., cut_offs=...)`."""
+        """The run's sweep-only arrays, `{"drift": [...], "cut_offs": [...], "gaps": [...]}`,
+        in contract key order with datetimes, ready for `json_report.to_dict(report, **...)`.
+        `gaps` ({service, what, reason}) is what the run could not establish (its coverage);
+        a run stored before gaps were structured gives its text gaps with no service."""
         with self._read() as db:
-            self._require_run(db, run_id)
+            run = self._require_run(db, run_id)
             drift = [
                 {
                     "project": r["project"],
@@ -1103,7 +1118,9 @@ class EvidenceStore:
                     "SELECT * FROM cut_offs WHERE run_id = ? ORDER BY rowid", [run_id]
                 )
             ]
-        return {"drift": drift, "cut_offs": cut_offs}
+        coverage = None if run["coverage"] is None else json.loads(run["coverage"])
+        gaps = [g.to_dict() for g in gaps_from_coverage(coverage)]
+        return {"drift": drift, "cut_offs": cut_offs, "gaps": gaps}
 
     def integrity_ok(self) -> bool:
         """PRAGMA integrity_check says 'ok' (and nothing else)."""

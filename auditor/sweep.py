@@ -6,10 +6,17 @@ asked by two workers still goes to GitLab once). Each finished promotion is writ
 store in its own transaction, and every GitLab answer the source caches is committed as it
 arrives, so a sweep killed part-way leaves a consistent store and the rerun continues the
 same run without asking GitLab again for what it already has.
+
+It fails closed: a promotion whose evidence could not be collected at all (its MR answers
+500, an answer the source could not parse) stays in the result as `incomplete`, every rule
+`unknown` with the reason; what discovery could not read is a `Gap` of the run. A run with
+any gap is stored as `incomplete`, never `complete`, and its exit code is at least 3 (4 when
+GitLab itself could not be used), so "nothing found" only ever means "nothing there".
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 import time
@@ -27,8 +34,18 @@ from auditor.config import Service, Settings
 from auditor.derive import Clock
 from auditor.discover import Discoverer, Discovery, Window
 from auditor.evaluate import evaluate
-from auditor.evidence import PromotionEvidence
-from auditor.findings import PromotionResult, Report, Verdict
+from auditor.evidence import PromotionEvidence, Unavailable
+from auditor.findings import (
+    EvidenceLink,
+    Finding,
+    MRSummary,
+    PromotionResult,
+    Report,
+    Status,
+    Verdict,
+    exit_code,
+)
+from auditor.gaps import Gap, with_gaps
 from auditor.gitlab.client import ReadOnlySession
 from auditor.gitlab.source import GitLabSource, GitLabUnusable
 from auditor.rulebook import load_rulebook
@@ -75,6 +92,28 @@ class SweepResult:
     seconds: float
     run_id: int | None = None
     failures: list[str] = field(default_factory=list)  # promotions that could not be read
+    unreadable: list[Gap] = field(default_factory=list)  # the same, as gaps
+    # evidence of audited promotions that GitLab did not give (their findings say unknown)
+    evidence_gaps: list[Gap] = field(default_factory=list)
+
+    @property
+    def gaps(self) -> list[Gap]:
+        """Everything the run could not read: in discovery, whole promotions, and pieces
+        of audited promotions' evidence (each once)."""
+        return [*self.discovery.gaps, *self.unreadable, *self.evidence_gaps]
+
+    @property
+    def status(self) -> str:
+        """How the run is stored: `complete` only when nothing was left unread."""
+        return "incomplete" if self.gaps else "complete"
+
+    def exit_code(self) -> int:
+        """The contract's code: the verdicts', raised to 3 by any gap (4 when GitLab itself
+        could not be used); a violation stays 1."""
+        return with_gaps(exit_code(self.report.promotions), self.gaps)
+
+    def gap_rows(self) -> list[dict[str, Any]]:
+        return [g.to_dict() for g in self.gaps]
 
     def drift_rows(self) -> list[dict[str, Any]]:
         return [
@@ -236,6 +275,9 @@ class Sweep:
         failures: list[str] = []
         self.progress.phase("collect", len(targets))
 
+        unreadable: list[Gap] = []
+        evidence_gaps: dict[tuple[str, str], Gap] = {}
+
         def gather(
             target: tuple[str, str, int],
         ) -> tuple[PromotionEvidence, float, int, set[str]]:
@@ -255,13 +297,21 @@ class Sweep:
                 service, project, iid = futures[future]
                 try:
                     evidence, seconds, requests, digests = future.result()
-                except GitLabUnusable as exc:
-                    failures.append(f"{project}!{iid} ({service}): {exc}")
+                    # evaluation is pure and quick: done here, in order of arrival
+                    result = evaluate(evidence, clock)
+                except Exception as exc:  # noqa: BLE001 - one promotion's failure is its own
+                    reason = str(exc) if isinstance(exc, GitLabUnusable) else _unexpected(exc)
+                    reason = reason.removeprefix(f"merge request {project}!{iid}: ")
+                    failures.append(f"{project}!{iid} ({service}): {reason}")
+                    unreadable.append(Gap(service, f"merge request {project}!{iid}", reason))
                     self.progress.advance("collect", f"{project}!{iid}: unreadable")
-                    continue
-                self.progress.advance("collect", f"{project}!{iid}")
-                # evaluation is pure and quick: done here, in order of arrival
-                result = evaluate(evidence, clock)
+                    result = not_audited(self.settings.url, project, iid, service, reason)
+                    seconds, requests, digests = 0.0, 0, set()
+                else:
+                    self.progress.advance("collect", f"{project}!{iid}")
+                    for missing in unavailable_in(evidence):
+                        key = (service, missing.what)
+                        evidence_gaps.setdefault(key, Gap(service, missing.what, missing.reason))
                 results[futures[future]] = result
                 summary = summaries[service]
                 summary.promotions += 1
@@ -285,15 +335,17 @@ class Sweep:
             seconds,
             run_id,
             failures,
+            unreadable,
+            list(evidence_gaps.values()),
         )
         if self.store is not None:
             self.store.record_drift(run_id, outcome.drift_rows())
             self.store.record_cut_offs(run_id, outcome.cut_off_rows())
             self._flush_responses()
-            complete = not failures and not discovery.gaps
+            complete = outcome.status == "complete"
             self.store.finish_run(
                 run_id,
-                status="complete",
+                status=outcome.status,
                 requests=outcome.requests,
                 coverage=coverage(outcome),
                 summary={
@@ -318,8 +370,8 @@ class Sweep:
             if patterns:
                 try:
                     changed = changed_paths(self.src, self.src.merge_request(project, iid))
-                except GitLabUnusable:
-                    changed = None  # audited anyway; the collector reports why it cannot
+                except Exception:  # noqa: BLE001 - audited anyway; collection names the failure
+                    changed = None
                 if changed is not None and not touches(changed, patterns):
                     skipped.append(target)
                     continue
@@ -330,13 +382,56 @@ class Sweep:
         self.progress.advance("discover", service)
 
 
+def unavailable_in(value: object) -> list[Unavailable]:
+    """Every `Unavailable` inside collected evidence (dataclasses, tuples, lists, dict
+    values), in field order: what GitLab did not give for this promotion."""
+    found: list[Unavailable] = []
+    stack: list[object] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Unavailable):
+            found.append(item)
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            stack.extend(getattr(item, f.name) for f in reversed(dataclasses.fields(item)))
+        elif isinstance(item, tuple | list):
+            stack.extend(reversed(item))
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+    return found
+
+
+def _unexpected(exc: Exception) -> str:
+    return f"could not be collected: unexpected {type(exc).__name__}: {str(exc)[:200]}"
+
+
+def not_audited(
+    gitlab_url: str, project: str, iid: int, service: str, reason: str
+) -> PromotionResult:
+    """A promotion the sweep found but could not audit: `incomplete`, every rule of the
+    catalog `unknown` with the reason, so it is counted, exported and blocks sign-off like
+    any promotion that could not be shown compliant. The MR's title is not known."""
+    web_url = f"{gitlab_url.rstrip('/')}/{project}/-/merge_requests/{iid}"
+    link = (EvidenceLink("merge_request", iid, web_url, None),)
+    findings = tuple(
+        Finding(rule.id, rule.name, Status.UNKNOWN, f"not audited: {reason}", link)
+        for rule in load_rulebook().rules
+    )
+    return PromotionResult(
+        MRSummary(project, iid, "", web_url, None), service, Verdict.INCOMPLETE, findings
+    )
+
+
 def coverage(result: SweepResult) -> dict[str, Any]:
-    """What the run could not establish: every gap is named, none is silently dropped."""
+    """What the run could not establish: every gap is named, none is silently dropped.
+    `gaps` ({service, what, reason}) is what exports and sign-off read back; the rest is
+    for people and `auditor history --runs`."""
     unknown_rules = Counter(
         f.rule for p in result.report.promotions for f in p.findings if f.status == "unknown"
     )
     return {
+        "status": result.status,
         "promotions": len(result.report.promotions),
+        "gaps": result.gap_rows(),
         "unreadable_promotions": result.failures,
         "discovery_gaps": [str(g) for g in result.discovery.gaps],
         "unknown_findings_by_rule": dict(sorted(unknown_rules.items())),
@@ -345,4 +440,5 @@ def coverage(result: SweepResult) -> dict[str, Any]:
             for p in result.report.promotions
             if p.verdict in (Verdict.INCOMPLETE, Verdict.IN_PROGRESS)
         ),
+        "staging_seen": dict(sorted(result.discovery.staging_seen.items())),
     }

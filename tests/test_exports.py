@@ -198,3 +198,83 @@ def test_junit_has_a_suite_per_service_with_matching_counts() -> None:
 def test_junit_empty_report_parses() -> None:
     root = ET.fromstring(junit_services.render(Report(GITLAB, GENERATED, "0.1.0", ())))
     assert root.get("tests") == "0" and root.findall("testsuite") == []
+
+
+# -- a sweep's gaps: every export shows them, as errors ---------------------------------------
+GAPS = [
+    {
+        "service": "vemo-core",
+        "what": "deployments to staging of evenergi/vemo-core",
+        "reason": "403",
+    },
+    {"service": None, "what": "jobs of pipeline 5006", "reason": "HTTP 500"},
+    {"service": "charge-api", "what": '=HYPERLINK("http://evil") commit', "reason": "timed out"},
+]
+
+
+def test_junit_of_a_sweep_that_could_not_look_is_never_empty_and_green() -> None:
+    from auditor.report import junit
+
+    empty = Report(GITLAB, GENERATED, "0.1.0", ())
+    root = ET.fromstring(junit.render(empty, GAPS))
+    assert (root.get("tests"), root.get("errors"), root.get("failures")) == ("3", "3", "0")
+    (suite,) = root.findall("testsuite")
+    assert suite.get("name") == "coverage" and suite.get("errors") == "3"
+    errors = suite.findall("testcase/error")
+    assert [e.get("type") for e in errors] == ["gap"] * 3
+    assert "could not be established: 403" in (errors[0].get("message") or "")
+    # with promotions the gaps add to the counts, never replace them
+    report = _report()
+    plain = ET.fromstring(junit.render(report))
+    gapped = ET.fromstring(junit.render(report, GAPS))
+    assert int(gapped.get("errors", "0")) == int(plain.get("errors", "0")) + 3
+    assert int(gapped.get("tests", "0")) == int(plain.get("tests", "0")) + 3
+
+
+def test_junit_per_service_puts_each_gap_in_its_service_or_every_service() -> None:
+    empty = Report(GITLAB, GENERATED, "0.1.0", ())
+    root = ET.fromstring(junit_services.render(empty, GAPS))
+    suites = {s.get("name"): s for s in root.findall("testsuite")}
+    assert set(suites) == {"vemo-core", "charge-api", "every service"}
+    assert all(s.get("errors") == "1" for s in suites.values())
+    assert root.get("errors") == "3"
+    with_promotions = ET.fromstring(junit_services.render(_report(), GAPS))
+    core = next(s for s in with_promotions.findall("testsuite") if s.get("name") == "vemo-core")
+    assert len(core.findall("testcase/error[@type='gap']")) == 1
+
+
+def test_csv_exports_carry_gaps_as_incomplete_rows() -> None:
+    promotions = _read(promotions_csv(_report(), GAPS))
+    gaps = promotions[promotions["iid"] == ""]
+    assert list(gaps["verdict"]) == ["incomplete"] * 3
+    assert list(gaps["service"]) == ["vemo-core", "", "charge-api"]
+    assert gaps.iloc[2]["title"].startswith("could not be established: =HYPERLINK")
+    assert list(gaps["unknown_rules"]) == ["gap: 403", "gap: HTTP 500", "gap: timed out"]
+    findings = _read(findings_csv(_report(), GAPS))
+    rows = findings[findings["name"] == "gap"]
+    assert list(rows["status"]) == ["unknown"] * 3
+    assert len(findings) == len(_report().promotions) * len(RULES) + 3
+
+
+def test_json_markdown_and_table_name_the_gaps() -> None:
+    import jsonschema
+
+    from auditor.report import markdown, table
+    from auditor.report.json_report import load_schema, to_dict
+
+    doc = to_dict(_report(), drift=[], cut_offs=[], gaps=GAPS)
+    jsonschema.validate(doc, load_schema())
+    assert doc["gaps"] == GAPS
+    assert doc["coverage"] == {
+        "status": "incomplete",
+        "promotions": len(_report().promotions),
+        "incomplete_promotions": 1,
+        "gaps": 3,
+    }
+    complete = to_dict(_report(), gaps=[])
+    assert complete["coverage"]["status"] == "complete" and complete["gaps"] == []
+    assert "gaps" not in to_dict(_report())  # `auditor check`: unchanged
+    page = markdown.render(_report(), GAPS)
+    assert "### Could not be established" in page and "every service: jobs of pipeline 5006" in page
+    text = table.render(_report(), gaps=GAPS)
+    assert "Could not be established (3)" in text and "vemo-core: deployments to staging" in text

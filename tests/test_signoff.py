@@ -333,3 +333,77 @@ def test_release_scope_keeps_what_the_release_carries_and_what_cannot_be_told() 
     narrowed, rest = restrict_to_release(report, extras, answers.get)
     assert [p.mr.iid for p in narrowed.promotions] == [1, 3]
     assert rest["drift"] == []
+
+
+# -- what the run could not establish, and whether the run itself can be relied on ------------
+def test_gaps_of_the_service_or_of_every_service_block_and_others_do_not() -> None:
+    from auditor.gaps import Gap
+
+    r = report(promotion(1, Verdict.COMPLIANT, AFTER))
+    own = Gap(SERVICE, "deployments to staging of evenergi/vemo-core", "permission denied (403)")
+    every = Gap(None, "jobs of pipeline 5006", "HTTP 500")
+    other = Gap("charge-api", "deployments to staging of evenergi/charge-api", "timed out")
+    for gaps, code in (([own], 3), ([every], 3), ([other], 0), ([own, other], 3)):
+        ctx = decide_signoff(r, CUT_OFF, service=SERVICE, staging=STAGING, gaps=gaps)
+        assert signoff_exit_code(ctx) == code, gaps
+        assert ctx.gaps == tuple(g for g in gaps if g is not other)
+        page = render_signoff_markdown(ctx)
+        assert ("Ready for sign-off" in page) is (code == 0)
+        assert to_dict(ctx)["gaps"] == [g.to_dict() for g in ctx.gaps]
+    ctx = decide_signoff(r, CUT_OFF, service=SERVICE, staging=STAGING, gaps=[own])
+    assert "the run could not establish deployments to staging" in render_signoff_markdown(ctx)
+    assert "1 not shown yet" in render_signoff_markdown(ctx)
+
+
+def test_run_issues_block() -> None:
+    r = report(promotion(1, Verdict.COMPLIANT, AFTER))
+    ctx = decide_signoff(
+        r, CUT_OFF, service=SERVICE, staging=STAGING, run_issues=["run 3 audited another GitLab"]
+    )
+    assert signoff_exit_code(ctx) == 3
+    assert "run 3 audited another GitLab" in render_signoff_markdown(ctx)
+    assert to_dict(ctx)["run_issues"] == ["run 3 audited another GitLab"]
+
+
+@pytest.mark.parametrize(
+    ("window_end", "seen", "code", "words"),
+    [
+        (AUDITED, 702, 0, None),
+        (STAGING.finished_at - H, 702, 3, "after the audited window ended"),  # type: ignore[operator]
+        (AUDITED, 701, 3, "newer than the newest deployment the run looked at (701)"),
+        (AUDITED, None, 0, None),  # the run saw no deployment in its window: nothing to compare
+    ],
+)
+def test_staging_newer_than_the_run_blocks_and_is_named(
+    window_end: datetime, seen: int | None, code: int, words: str | None
+) -> None:
+    ctx = decide_signoff(
+        report(promotion(1, Verdict.COMPLIANT, AFTER)),
+        CUT_OFF,
+        service=SERVICE,
+        staging=STAGING,
+        window_end=window_end,
+        staging_seen=seen,
+    )
+    assert signoff_exit_code(ctx) == code
+    if words:
+        (issue,) = ctx.staging_issues
+        assert words in issue and "staging runs deployment 702" in issue
+        assert "run auditor sweep again" in issue
+
+
+def test_the_html_page_lists_gaps_and_run_issues() -> None:
+    from auditor.gaps import Gap
+    from auditor.report.signoff_page import render_signoff_html
+
+    ctx = decide_signoff(
+        report(promotion(1, Verdict.COMPLIANT, AFTER)),
+        CUT_OFF,
+        service=SERVICE,
+        staging=STAGING,
+        gaps=[Gap(SERVICE, "notes of evenergi/vemo-core!1", "<b>403</b>")],
+        run_issues=["run 3 is failed"],
+    )
+    html = render_signoff_html(ctx, GITLAB)
+    assert "BLOCKED" in html and "Ready for sign-off" not in html
+    assert "run 3 is failed" in html and "&lt;b&gt;403&lt;/b&gt;" in html

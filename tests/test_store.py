@@ -419,7 +419,7 @@ def test_finish_run_and_runs_listing(store: EvidenceStore) -> None:
     }
     assert row["summary"] == {"compliant": 2}
     assert row["window_from"] == "2026-11-20T00:00:00Z"
-    with pytest.raises(ValueError, match="complete, failed, interrupted"):
+    with pytest.raises(ValueError, match="complete, failed, incomplete, interrupted"):
         store.finish_run(run, status="done", requests=0, coverage={}, summary={})
     with pytest.raises(StoreError, match="no run 999"):
         store.finish_run(999, status="failed", requests=0, coverage={}, summary={})
@@ -652,3 +652,36 @@ def test_writer_killed_mid_write_leaves_a_consistent_store(db_path: Path) -> Non
             per_batch[batch] = per_batch.get(batch, 0) + 1
         assert set(per_batch.values()) == {40}
         s.cache_put("still-writable", 1, None)
+
+
+def test_an_incomplete_run_keeps_its_gaps_and_counts_as_the_latest(store: EvidenceStore) -> None:
+    first = store.begin_run(**_run_args(services=["vemo-core"]))
+    store.record_promotion(first, _result(1, "vemo-core", Verdict.COMPLIANT))
+    store.finish_run(first, status="complete", requests=1, coverage={"gaps": []}, summary={})
+    later = store.begin_run(**_run_args(services=["vemo-core"], config_sha256="f" * 64))
+    store.record_promotion(later, _result(2, "vemo-core", Verdict.INCOMPLETE))
+    gaps = [{"service": "vemo-core", "what": "deployments to staging", "reason": "403"}]
+    store.finish_run(later, status="incomplete", requests=1, coverage={"gaps": gaps}, summary={})
+    assert store.run(later)["status"] == "incomplete"
+    assert store.extras(later)["gaps"] == gaps
+    assert store.extras(first)["gaps"] == []
+    # what is current for the service is the later, incomplete run, not the older complete one
+    assert [r["iid"] for r in store.promotions(service="vemo-core")] == [2]
+    with pytest.raises(StoreError, match="no run 99"):
+        store.run(99)
+
+
+def test_text_gaps_of_older_runs_still_read_as_gaps(store: EvidenceStore) -> None:
+    run = store.begin_run(**_run_args())
+    old_style = {
+        "discovery_gaps": ["deployments to staging: timed out"],
+        "unreadable_promotions": [],
+    }
+    store.finish_run(run, status="complete", requests=1, coverage=old_style, summary={})
+    (gap,) = store.extras(run)["gaps"]
+    assert gap["service"] is None and gap["what"] == "deployments to staging: timed out"
+
+
+def test_the_run_keeps_the_gitlab_url_without_credentials(store: EvidenceStore) -> None:
+    run = store.begin_run(**_run_args(gitlab_url="https://oauth2:glpat-secret@gitlab.example.com"))
+    assert store.run(run)["gitlab_url"] == "https://REDACTED@gitlab.example.com"

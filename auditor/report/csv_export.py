@@ -7,16 +7,22 @@ carriage return gets a leading `'`, so a spreadsheet shows an MR titled `=HYPERL
 as text instead of evaluating it. Titles, project paths, summaries (which quote GitLab
 text) and URLs all come from GitLab, so nothing textual is exempt; our own values (verdicts,
 rule ids, timestamps) never start with those characters and so pass unchanged.
+
+A sweep's gaps (what it could not establish outside any promotion) are rows too, so a sheet
+of a sweep that could not look is never a clean sheet: in the promotions CSV a row with
+verdict `incomplete`, no iid and the gap in `title` and `unknown_rules`; in the findings CSV
+a row with status `unknown`, name `gap` and the gap as the summary.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
-from auditor.findings import PromotionResult, Report, Status
+from auditor.findings import PromotionResult, Report, Status, Verdict
+from auditor.gaps import Gap, gaps_from_rows
 from auditor.report.json_report import format_timestamp
 
 PROMOTION_COLUMNS = (
@@ -70,8 +76,32 @@ def _csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
     return text
 
 
-def promotion_rows(report: Report) -> list[dict[str, Any]]:
+Gaps = Iterable[Mapping[str, Any] | Gap]
+
+
+def _gap_promotion_row(gap: Gap) -> dict[str, Any]:
+    return {
+        "project": None,
+        "iid": None,
+        "service": gap.service,
+        "verdict": str(Verdict.INCOMPLETE),
+        "title": f"could not be established: {gap.what}",
+        "web_url": None,
+        "merged_at": None,
+        "failed_rules": "",
+        "unknown_rules": f"gap: {gap.reason}",
+    }
+
+
+def promotion_rows(report: Report, gaps: Gaps = ()) -> list[dict[str, Any]]:
     """The promotions CSV's rows before neutralising (tests compare against them)."""
+    return [
+        *_promotion_rows(report),
+        *(_gap_promotion_row(g) for g in gaps_from_rows(gaps)),
+    ]
+
+
+def _promotion_rows(report: Report) -> list[dict[str, Any]]:
     return [
         {
             "project": r.mr.project,
@@ -88,8 +118,25 @@ def promotion_rows(report: Report) -> list[dict[str, Any]]:
     ]
 
 
-def finding_rows(report: Report) -> list[dict[str, Any]]:
+def finding_rows(report: Report, gaps: Gaps = ()) -> list[dict[str, Any]]:
     """The findings CSV's rows before neutralising."""
+    gap_rows = [
+        {
+            "project": None,
+            "iid": None,
+            "service": g.service,
+            "rule": None,
+            "name": "gap",
+            "status": str(Status.UNKNOWN),
+            "summary": f"could not be established: {g.what}: {g.reason}",
+            "evidence": "",
+        }
+        for g in gaps_from_rows(gaps)
+    ]
+    return [*_finding_rows(report), *gap_rows]
+
+
+def _finding_rows(report: Report) -> list[dict[str, Any]]:
     return [
         {
             "project": r.mr.project,
@@ -106,14 +153,16 @@ def finding_rows(report: Report) -> list[dict[str, Any]]:
     ]
 
 
-def promotions_csv(report: Report) -> str:
-    """One row per (MR, service) with its verdict and the rules that failed or were unknown."""
-    return _csv(promotion_rows(report), PROMOTION_COLUMNS)
+def promotions_csv(report: Report, gaps: Gaps = ()) -> str:
+    """One row per (MR, service) with its verdict and the rules that failed or were unknown;
+    then one per gap."""
+    return _csv(promotion_rows(report, gaps), PROMOTION_COLUMNS)
 
 
-def findings_csv(report: Report) -> str:
-    """One row per finding: every rule of every promotion, evidence URLs space-separated."""
-    return _csv(finding_rows(report), FINDING_COLUMNS)
+def findings_csv(report: Report, gaps: Gaps = ()) -> str:
+    """One row per finding: every rule of every promotion, evidence URLs space-separated;
+    then one per gap."""
+    return _csv(finding_rows(report, gaps), FINDING_COLUMNS)
 
 
 def render(report: Report) -> str:

@@ -33,6 +33,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from auditor.findings import EvidenceLink, Finding, PromotionResult, Report, Status, Verdict
+from auditor.gaps import gaps_from_coverage
 from auditor.report import charts
 from auditor.report.evidence_index import (
     EvidenceIndex,
@@ -458,10 +459,8 @@ def _coverage_lines(coverage: object) -> tuple[str, ...]:
     lines: list[str] = []
     if coverage.get("error"):
         lines.append(f"the run ended with an error: {coverage['error']}")
-    for item in coverage.get("unreadable_promotions") or ():
-        lines.append(f"could not be read: {item}")
-    for item in coverage.get("discovery_gaps") or ():
-        lines.append(f"discovery gap: {item}")
+    for gap in gaps_from_coverage(coverage):
+        lines.append(f"could not be established: {gap}")
     unknown = coverage.get("unknown_findings_by_rule") or {}
     if isinstance(unknown, dict) and unknown:
         parts = ", ".join(f"{rule} ×{count}" for rule, count in sorted(unknown.items()))
@@ -611,7 +610,8 @@ def _history(store: ReportStore, run_id: int) -> list[PromotionResult]:
     runs = sorted(
         int(r["id"])
         for r in store.runs()
-        if int(r["id"]) == run_id or (int(r["id"]) < run_id and r["status"] == "complete")
+        if int(r["id"]) == run_id
+        or (int(r["id"]) < run_id and r["status"] in ("complete", "incomplete"))
     )
     for rid in runs:
         for result in store.report(rid).promotions:

@@ -21,7 +21,9 @@ from auditor.findings import (
     MRSummary,
     PromotionResult,
     Report,
+    Verdict,
 )
+from auditor.gaps import Gap, gaps_from_rows
 
 SCHEMA_ID = "auditor.report/v1"
 TOOL_NAME = "auditor"
@@ -31,6 +33,7 @@ SCHEMA_PATH: Path = Path(__file__).resolve().parent.parent / "schemas" / "report
 DRIFT_KEYS = ("project", "service", "sha", "title", "deployed_at")
 CUT_OFF_KEYS = ("project", "pipeline_id", "job_id", "at", "by")
 REVERT_KEYS = ("project", "service", "sha", "reverts", "deployed_at")
+GAP_KEYS = ("service", "what", "reason")
 
 
 def parse_timestamp(text: object) -> datetime | None:
@@ -147,15 +150,34 @@ def _row(item: Mapping[str, Any] | Any, keys: tuple[str, ...]) -> dict[str, Any]
     return ordered
 
 
+def coverage_of(report: Report, gaps: Iterable[Gap]) -> dict[str, Any]:
+    """The sweep's `coverage` object: whether anything was left unread, and counts."""
+    listed = list(gaps)
+    return {
+        "status": "incomplete" if listed else "complete",
+        "promotions": len(report.promotions),
+        "incomplete_promotions": sum(
+            1 for p in report.promotions if p.verdict is Verdict.INCOMPLETE
+        ),
+        "gaps": len(listed),
+    }
+
+
 def to_dict(
     report: Report,
     *,
     drift: Iterable[Mapping[str, Any] | Any] | None = None,
     cut_offs: Iterable[Mapping[str, Any] | Any] | None = None,
     reverts: Iterable[Mapping[str, Any] | Any] | None = None,
+    gaps: Iterable[Mapping[str, Any] | Gap] | None = None,
 ) -> dict[str, Any]:
     """The report as plain JSON-ready data; `drift`/`cut_offs` (the contract's sweep
-    arrays) and `reverts` (our addition) only when given."""
+    arrays) and `reverts`, `gaps` and `coverage` (our additions) only when given.
+
+    `gaps` lists what the sweep could not establish outside a promotion's findings
+    ({service, what, reason}; service null: every service); `coverage.status` is
+    `incomplete` whenever there is one, so a reader never takes "no promotions" for "none
+    there" when the sweep could not look."""
     doc: dict[str, Any] = {
         "schema": SCHEMA_ID,
         "tool": {"name": TOOL_NAME, "version": report.tool_version},
@@ -169,6 +191,10 @@ def to_dict(
         doc["cut_offs"] = [_row(c, CUT_OFF_KEYS) for c in cut_offs]
     if reverts is not None:
         doc["reverts"] = [_row(r, REVERT_KEYS) for r in reverts]
+    if gaps is not None:
+        listed = gaps_from_rows(gaps)
+        doc["gaps"] = [_row(g.to_dict(), GAP_KEYS) for g in listed]
+        doc["coverage"] = coverage_of(report, listed)
     return doc
 
 
@@ -178,10 +204,11 @@ def render(
     drift: Iterable[Mapping[str, Any] | Any] | None = None,
     cut_offs: Iterable[Mapping[str, Any] | Any] | None = None,
     reverts: Iterable[Mapping[str, Any] | Any] | None = None,
+    gaps: Iterable[Mapping[str, Any] | Gap] | None = None,
 ) -> str:
     """The JSON document, two-space indented, ending in a newline."""
     # ASCII output: the document survives any stdout encoding or CI log viewer unchanged.
-    doc = to_dict(report, drift=drift, cut_offs=cut_offs, reverts=reverts)
+    doc = to_dict(report, drift=drift, cut_offs=cut_offs, reverts=reverts, gaps=gaps)
     return json.dumps(doc, indent=2) + "\n"
 
 

@@ -4,6 +4,10 @@ One `<testsuite>` per promotion and one `<testcase>` per finding. The mapping is
 nothing doubtful looks green: `fail` is a failure, `unknown` an error (the evidence could
 not be read, which is not a pass), `not_applicable` is skipped, and `warn` passes with the
 warning in `<system-out>`.
+
+What a sweep could not establish outside any promotion (a service's deployments that could
+not be listed, a compare that failed: `auditor.gaps.Gap`) is one more suite, `coverage`,
+with an error per gap: a sweep that could not look never shows `tests="0" errors="0"`.
 """
 
 from __future__ import annotations
@@ -11,8 +15,11 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from auditor.findings import Finding, PromotionResult, Report, Status
+from auditor.gaps import Gap, gaps_from_rows
 from auditor.report.json_report import format_timestamp
 
 # XML 1.0 cannot carry most control characters at all, escaped or not; ElementTree would
@@ -68,14 +75,37 @@ def _testcase(parent: ET.Element, result: PromotionResult, finding: Finding) -> 
         out.text = f"pass: {details}"
 
 
-def _counts(findings: tuple[Finding, ...] | list[Finding]) -> dict[str, str]:
+def _counts(findings: tuple[Finding, ...] | list[Finding], gaps: int = 0) -> dict[str, str]:
     by_status = Counter(f.status for f in findings)
     return {
-        "tests": str(len(findings)),
+        "tests": str(len(findings) + gaps),
         "failures": str(by_status[Status.FAIL]),
-        "errors": str(by_status[Status.UNKNOWN]),
+        "errors": str(by_status[Status.UNKNOWN] + gaps),
         "skipped": str(by_status[Status.NOT_APPLICABLE]),
     }
+
+
+def _gap_case(parent: ET.Element, gap: Gap, classname: str) -> None:
+    """One gap as an errored test case: named by what could not be read."""
+    case = ET.SubElement(
+        parent, "testcase", {"classname": _xml_text(classname), "name": _xml_text(gap.what)}
+    )
+    error = ET.SubElement(
+        case,
+        "error",
+        {"message": _xml_text(f"could not be established: {gap.reason}"), "type": "gap"},
+    )
+    error.text = _xml_text(str(gap))
+
+
+def _gap_suite(parent: ET.Element, gaps: tuple[Gap, ...], timestamp: str) -> None:
+    suite = ET.SubElement(
+        parent,
+        "testsuite",
+        {"name": "coverage", **_counts([], len(gaps)), "timestamp": timestamp},
+    )
+    for gap in gaps:
+        _gap_case(suite, gap, gap.service or "every service")
 
 
 def _testsuite(parent: ET.Element, result: PromotionResult, timestamp: str) -> None:
@@ -98,13 +128,17 @@ def _testsuite(parent: ET.Element, result: PromotionResult, timestamp: str) -> N
         _testcase(suite, result, finding)
 
 
-def render(report: Report) -> str:
-    """The report as a JUnit XML document (UTF-8 declared), ending in a newline."""
+def render(report: Report, gaps: Iterable[Mapping[str, Any] | Gap] = ()) -> str:
+    """The report as a JUnit XML document (UTF-8 declared), ending in a newline; `gaps`
+    (a sweep's) as errors in a `coverage` suite."""
+    listed = gaps_from_rows(gaps)
     all_findings = [f for p in report.promotions for f in p.findings]
-    root = ET.Element("testsuites", {"name": "auditor", **_counts(all_findings)})
+    root = ET.Element("testsuites", {"name": "auditor", **_counts(all_findings, len(listed))})
     timestamp = format_timestamp(report.generated_at)
     for result in report.promotions:
         _testsuite(root, result, timestamp)
+    if listed:
+        _gap_suite(root, listed, timestamp)
     ET.indent(root)
     body = ET.tostring(root, encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from auditor.findings import EvidenceLink, Finding, PromotionResult, Report, Status, Verdict
+from auditor.gaps import Gap, gaps_from_rows
 from auditor.report.json_report import format_timestamp
 
 VERDICT_MARKERS: dict[Verdict, str] = {
@@ -119,8 +122,24 @@ def verdict_tally(report: Report) -> str:
     return f"{len(report.promotions)} {noun}: {', '.join(parts)}."
 
 
-def render(report: Report) -> str:
-    """The report as GitLab-flavoured Markdown, ending in a newline."""
+def _gap_lines(gaps: tuple[Gap, ...]) -> list[str]:
+    if not gaps:
+        return []
+    lines = [
+        "### Could not be established",
+        "",
+        f"{len(gaps)} gap(s): the sweep could not look here, so this audit is incomplete.",
+        "",
+    ]
+    for gap in gaps:
+        who = escape_md(gap.service) if gap.service else "every service"
+        lines.append(f"- {who}: {escape_md(gap.what)}: {escape_md(gap.reason)}")
+    return [*lines, ""]
+
+
+def render(report: Report, gaps: Iterable[Mapping[str, Any] | Gap] = ()) -> str:
+    """The report as GitLab-flavoured Markdown, ending in a newline (a sweep's gaps, if
+    any, in a section of their own)."""
     lines = [
         "## Staging hotfix audit",
         "",
@@ -130,4 +149,5 @@ def render(report: Report) -> str:
     ]
     for result in report.promotions:
         lines.extend(_promotion(result))
+    lines.extend(_gap_lines(gaps_from_rows(gaps)))
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -84,6 +84,9 @@ class SignoffPage:
     unresolved: tuple[SignoffPromotionView, ...]
     drift: tuple[DriftLine, ...]
     staging_issues: tuple[str, ...]
+    # why the run cannot be relied on, and what it could not establish, one line each
+    run_issues: tuple[str, ...] = ()
+    gaps: tuple[str, ...] = ()
 
     @property
     def violation_count(self) -> int:
@@ -91,7 +94,9 @@ class SignoffPage:
 
     @property
     def not_shown_count(self) -> int:
-        return len(self.unresolved) + len(self.staging_issues)
+        return (
+            len(self.unresolved) + len(self.staging_issues) + len(self.run_issues) + len(self.gaps)
+        )
 
 
 def _promotion(p: SignoffPromotion, gitlab_url: str) -> SignoffPromotionView:
@@ -140,6 +145,8 @@ def build_signoff_page(ctx: SignoffContext, gitlab_url: str) -> SignoffPage:
             for d in ctx.drift
         ),
         staging_issues=ctx.staging_issues,
+        run_issues=ctx.run_issues,
+        gaps=tuple(f"the run could not establish {g.what}: {g.reason}" for g in ctx.gaps),
     )
 
 

@@ -74,11 +74,13 @@ def print_summary(result: SweepResult, console: Console) -> None:
                 f"  pipeline #{c.pipeline_id} job {c.job_id} at "
                 f"{c.at:%Y-%m-%d %H:%M} UTC by {escape(c.by or '?')}"
             )
-    gaps = [str(g) for g in result.discovery.gaps] + result.failures
-    if gaps:
-        console.print("[bold]Could not be established[/] (these are unknown, never pass)")
-        for g in gaps:
-            console.print(f"  {escape(g)}")
+    if result.gaps:
+        console.print(
+            f"[bold]Could not be established[/] ({len(result.gaps)} gap(s): the run is "
+            "incomplete; these are unknown, never pass)"
+        )
+        for g in result.gaps:
+            console.print(f"  {escape(str(g))}")
 
 
 def render(result: SweepResult, width: int = 120) -> str:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from io import StringIO
+from typing import Any
 
 from rich import box
 from rich.console import Console
@@ -22,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from auditor.findings import PromotionResult, Report, Status, Verdict
+from auditor.gaps import Gap, gaps_from_rows
 from auditor.report.json_report import format_timestamp
 
 VERDICT_LABELS: dict[Verdict, str] = {
@@ -121,7 +123,7 @@ def verdict_tally(report: Report) -> Text:
     return line
 
 
-def _draw(report: Report, console: Console, *, links: bool) -> None:
+def _draw(report: Report, console: Console, *, links: bool, gaps: tuple[Gap, ...] = ()) -> None:
     for result in report.promotions:
         console.print(_header(result))
         if len(result.attempts) > 1 or any(
@@ -139,9 +141,13 @@ def _draw(report: Report, console: Console, *, links: bool) -> None:
                 console.print(line, soft_wrap=True)
         console.print()
     console.print(verdict_tally(report))
+    if gaps:
+        console.print(Text(f"Could not be established ({len(gaps)}):", style="bold red"))
+        for gap in gaps:
+            console.print(Text(f"  {gap}"))
 
 
-def render(report: Report, width: int = 100) -> str:
+def render(report: Report, width: int = 100, gaps: Iterable[Mapping[str, Any] | Gap] = ()) -> str:
     """The report as plain text `width` columns wide (URLs may run past it, unbroken)."""
     buffer = StringIO()
     console = Console(
@@ -153,7 +159,7 @@ def render(report: Report, width: int = 100) -> str:
         emoji=False,
         soft_wrap=False,
     )
-    _draw(report, console, links=False)
+    _draw(report, console, links=False, gaps=gaps_from_rows(gaps))
     return buffer.getvalue()
 
 
