@@ -41,6 +41,7 @@ from urllib.parse import unquote_plus, urlsplit, urlunsplit
 from sqlite_utils import Database
 
 from auditor.findings import (
+    AttemptSummary,
     EvidenceLink,
     Finding,
     MRSummary,
@@ -337,8 +338,32 @@ def _v1(db: Database) -> None:
         db.execute(statement)
 
 
+def _v2(db: Database) -> None:
+    """Each promotion keeps its attempts (the timeline), as JSON."""
+    db.execute("ALTER TABLE promotions ADD COLUMN attempts TEXT NOT NULL DEFAULT '[]'")
+
+
 Migration = Callable[[Database], None]
-MIGRATIONS: list[Migration] = [_v1]
+MIGRATIONS: list[Migration] = [_v1, _v2]
+
+
+def _attempts_json(attempts: Iterable[AttemptSummary]) -> str:
+    rows = [
+        {k: _timestamp(v) if isinstance(v, datetime) else v for k, v in vars(a).items()}
+        for a in attempts
+    ]
+    return json.dumps(rows, ensure_ascii=False)
+
+
+def _attempts_from(text: str | None) -> tuple[AttemptSummary, ...]:
+    """Attempts as stored; timestamps parsed back, SHAs as the tuple they were."""
+    out = []
+    for row in json.loads(text or "[]"):
+        for key in ("reached_release_at", "deployed_at", "validated_at", "reverted_at"):
+            row[key] = _parse_timestamp(row.get(key))
+        row["picks"] = tuple(row.get("picks") or ())
+        out.append(AttemptSummary(**row))
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------------------
@@ -813,6 +838,7 @@ class EvidenceStore:
             "merged_at": _timestamp(mr.merged_at),
             "verdict": str(result.verdict),
             "evaluated_at": _now(),
+            "attempts": _attempts_json(result.attempts),
         }
         findings = [
             {
@@ -836,12 +862,12 @@ class EvidenceStore:
             self._require_run(db, run_id)
             db.execute(
                 "INSERT INTO promotions (run_id, project, iid, service, title, web_url, "
-                "merged_at, verdict, evaluated_at) VALUES (:run_id, :project, :iid, "
-                ":service, :title, :web_url, :merged_at, :verdict, :evaluated_at) "
+                "merged_at, verdict, evaluated_at, attempts) VALUES (:run_id, :project, :iid, "
+                ":service, :title, :web_url, :merged_at, :verdict, :evaluated_at, :attempts) "
                 "ON CONFLICT (run_id, project, iid, service) DO UPDATE SET "
                 "title = excluded.title, web_url = excluded.web_url, "
                 "merged_at = excluded.merged_at, verdict = excluded.verdict, "
-                "evaluated_at = excluded.evaluated_at",
+                "evaluated_at = excluded.evaluated_at, attempts = excluded.attempts",
                 promotion,
             )
             # ON CONFLICT keeps the row's id, and lastrowid is unreliable after an update.
@@ -1077,6 +1103,7 @@ class EvidenceStore:
                     )
                     for f in row["findings"]
                 ),
+                attempts=_attempts_from(row.get("attempts")),
             )
             for row in rows
         )

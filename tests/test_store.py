@@ -24,6 +24,7 @@ import pytest
 
 from auditor import store as store_module
 from auditor.findings import (
+    AttemptSummary,
     EvidenceLink,
     Finding,
     MRSummary,
@@ -203,9 +204,9 @@ def test_a_later_migration_applies_once_on_top_of_v1(
 
     monkeypatch.setattr(store_module, "MIGRATIONS", [*MIGRATIONS, v2])
     with EvidenceStore(db_path) as s:
-        assert s.schema_version == 2
+        assert s.schema_version == len(MIGRATIONS) + 1
     with EvidenceStore(db_path) as s:
-        assert s.schema_version == 2
+        assert s.schema_version == len(MIGRATIONS) + 1
     assert calls == [1]
 
 
@@ -223,7 +224,7 @@ def test_a_failing_migration_leaves_the_previous_version(
         EvidenceStore(db_path)
     monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS)
     with EvidenceStore(db_path) as s:
-        assert s.schema_version == 1
+        assert s.schema_version == len(MIGRATIONS)
         assert "half_done" not in s._db.table_names()
 
 
@@ -233,7 +234,9 @@ def test_newer_schema_is_refused(db_path: Path) -> None:
     with conn:
         conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     conn.close()
-    with pytest.raises(StoreError, match=r"newer auditor \(schema 99; this one knows up to 1\)"):
+    with pytest.raises(
+        StoreError, match=rf"newer auditor \(schema 99; this one knows up to {len(MIGRATIONS)}\)"
+    ):
         EvidenceStore(db_path)
 
 
@@ -514,6 +517,24 @@ def test_report_round_trips_a_hand_built_report(store: EvidenceStore) -> None:
                 "vemo-core",
                 Verdict.NON_COMPLIANT,
                 findings,
+                attempts=(
+                    AttemptSummary(
+                        1,
+                        "reverted",
+                        ("5af387b0",),
+                        T0,
+                        90018,
+                        "success",
+                        3,
+                        "success",
+                        T0,
+                        "failed",
+                        None,
+                        "eb144cc6",
+                        T1,
+                    ),
+                    AttemptSummary(2, "picked", ("ad0919bf",), T1),
+                ),
             ),
             PromotionResult(
                 MRSummary("evenergi/api", 7, "Other", f"{GITLAB}/mr/7", T0.astimezone(CEST)),
@@ -685,3 +706,19 @@ def test_text_gaps_of_older_runs_still_read_as_gaps(store: EvidenceStore) -> Non
 def test_the_run_keeps_the_gitlab_url_without_credentials(store: EvidenceStore) -> None:
     run = store.begin_run(**_run_args(gitlab_url="https://oauth2:glpat-secret@gitlab.example.com"))
     assert store.run(run)["gitlab_url"] == "https://REDACTED@gitlab.example.com"
+
+
+def test_a_version_1_store_gains_the_attempts_column(db_path: Path) -> None:
+    """A store written before attempts were kept opens, migrates, and reads as no attempts."""
+    with EvidenceStore(db_path) as s:
+        run = s.begin_run(**_run_args())
+        s.record_promotion(run, _result(1, "vemo-core", Verdict.COMPLIANT))
+    conn = sqlite3.connect(db_path)
+    with conn:
+        conn.execute("ALTER TABLE promotions DROP COLUMN attempts")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.close()
+    with EvidenceStore(db_path) as s:
+        assert s.schema_version == len(MIGRATIONS)
+        [promotion] = s.report(run).promotions
+        assert promotion.attempts == () and promotion.mr.iid == 1
