@@ -176,8 +176,11 @@ def test_formats_and_output_file(by_the_book: Served, tmp_path: Path) -> None:
     assert table.exit_code == 0
     assert "COMPLIANT" in table.stdout and "SH14" in table.stdout
     assert f"{by_the_book.url}/evenergi/vemo-core/-/merge_requests/1" in table.stdout
+    # the timeline: one line per attempt, in every format for people
+    assert "attempt 1 (validated): picked 5af387b0" in " ".join(table.stdout.split())
     md = by_the_book.run("check", target, "--format", "markdown", "--now", now)
     assert "| SH06 release-job-ran | pass |" in md.stdout.replace("**", "")
+    assert "- attempt 1 (validated): picked 5af387b0" in md.stdout
     junit = by_the_book.run("check", target, "--format", "junit", "--now", now)
     assert junit.stdout.lstrip().startswith("<?xml") and "SH06 release-job-ran" in junit.stdout
     out = tmp_path / "report.json"

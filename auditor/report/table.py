@@ -126,12 +126,8 @@ def verdict_tally(report: Report) -> Text:
 def _draw(report: Report, console: Console, *, links: bool, gaps: tuple[Gap, ...] = ()) -> None:
     for result in report.promotions:
         console.print(_header(result))
-        if len(result.attempts) > 1 or any(
-            a.state in ("reverted", "stopped") for a in result.attempts
-        ):
-            console.print(Text("Attempts:", style="bold"))
-            for attempt in result.attempts:
-                console.print(Text("  " + _clean(attempt.describe(format_timestamp))))
+        for attempt in result.attempts:
+            console.print(Text("  " + _clean(attempt.describe(format_timestamp)), style="dim"))
         console.print(_rules_table(result))
         evidence = list(_evidence_lines(result, links))
         if evidence:
