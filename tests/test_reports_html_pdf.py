@@ -16,7 +16,6 @@ import json
 import os
 import re
 import threading
-import time
 import types
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -171,7 +170,6 @@ class Site:
     out: Path
     paths: list[Path]
     gitlab_url: str
-    seconds: float
 
 
 def build_site(served: Served, tmp: Path) -> Site:
@@ -179,10 +177,8 @@ def build_site(served: Served, tmp: Path) -> Site:
     doc = sweep(served, db)
     with EvidenceStore(db) as store:
         (run,) = store.runs()
-        start = time.monotonic()
         paths = write_reports(store, int(run["id"]), tmp / "out", generated_at=GENERATED)
-        seconds = time.monotonic() - start
-    return Site(doc, db, tmp / "out", paths, served.url, seconds)
+    return Site(doc, db, tmp / "out", paths, served.url)
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +202,6 @@ def test_write_reports_writes_index_and_html_pdf_per_service(week: Site) -> None
     assert week.paths[0].name == "index.html"
     assert all(p.parent == week.out and p.stat().st_size > 0 for p in week.paths)
     assert not [p for p in week.out.iterdir() if p.name.startswith(".")], "temp files left"
-    assert week.seconds < 30, week.seconds
 
 
 def test_service_html_is_self_contained_and_names_everything(week: Site) -> None:
@@ -548,11 +543,7 @@ def test_a_big_service_renders_readably(week: Site, tmp_path: Path) -> None:
             )
             store.record_promotion(run_id, dataclasses.replace(moved, service="big"))
         _finish(store, run_id)
-        start = time.monotonic()
         paths = write_reports(store, run_id, tmp_path / "out", generated_at=GENERATED)
-        seconds = time.monotonic() - start
-    print(f"{count} promotions: write_reports took {seconds:.1f} s")
-    assert seconds < (60 if count == 200 else 30), seconds
     text, pages = pdf_text(tmp_path / "out" / "big.pdf")
     assert [p.name for p in paths] == ["index.html", "big.html", "big.pdf"]
     assert f"page {pages} of {pages}" in text and pages < 1.5 * count

@@ -13,7 +13,6 @@ by tests/test_scenarios.py, which audits every world with EXPECTED (week, synthe
 from __future__ import annotations
 
 import fnmatch
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,7 +38,6 @@ class Built:
     module: ModuleType
     world: World
     services: dict[str, dict[str, Any]]
-    seconds: float
 
     @property
     def expect(self) -> dict[str, Any]:
@@ -48,9 +46,8 @@ class Built:
 
 def _build(name: str) -> Built:
     module = load_module(name)
-    start = time.perf_counter()
     world = build_world(module)
-    return Built(module, world, services_of(module), time.perf_counter() - start)
+    return Built(module, world, services_of(module))
 
 
 @pytest.fixture(scope="module")
@@ -316,7 +313,6 @@ def test_synthetic_small_is_its_plan(small: Built) -> None:
     # a handful of different stories is held to `auditor check`
     kinds = {h.kind for h in module.representative(module.PLAN)}
     assert len(module.TARGETS) >= 5 and len(kinds) >= 5
-    assert small.seconds < 60, f"building 30 promotions took {small.seconds:.1f}s"
 
 
 def test_synthetic_plan_is_deterministic_and_mixed() -> None:
