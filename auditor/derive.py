@@ -101,8 +101,9 @@ class Checks:
 
     @property
     def finished_at(self) -> datetime | None:
-        times = [j.finished_at for j in self.jobs]
-        return max(t for t in times if t) if times and all(times) else None  # type: ignore[type-var]
+        """When the last check finished; None while one has not (or none ran)."""
+        times = [j.finished_at for j in self.jobs if j.finished_at is not None]
+        return max(times) if times and len(times) == len(self.jobs) else None
 
     def describe(self) -> str:
         parts = [
@@ -121,11 +122,12 @@ def checks_of(ev: PromotionEvidence, d: Deployment) -> Checks | Unavailable | No
     bridges = ev.pipeline_bridges.get(d.pipeline_id)
     if own is None or bridges is None:
         return None
-    for part in (own, bridges):
-        if isinstance(part, Unavailable):
-            return part
-    jobs: list[Job] = list(own)  # type: ignore[arg-type]
-    for bridge in bridges:  # type: ignore[union-attr]
+    if isinstance(own, Unavailable):
+        return own
+    if isinstance(bridges, Unavailable):
+        return bridges
+    jobs: list[Job] = list(own)
+    for bridge in bridges:
         child = bridge.downstream_pipeline_id
         if child is None:
             continue
