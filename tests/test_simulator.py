@@ -16,7 +16,7 @@ import gitlab
 import pytest
 import requests
 
-from auditor.simulator.faults import Faults
+from auditor.simulator.faults import WINDOW_SECONDS, Faults
 from auditor.simulator.server import SimulatorServer, paginate, parse_trailers
 from auditor.simulator.world import SimDeployment, SimJob, SimMR, SimPipeline, World, utc
 
@@ -610,7 +610,8 @@ def test_head_and_rate_limit_headers(scene: Scene) -> None:
     if one.headers["RateLimit-Reset"] == two.headers["RateLimit-Reset"]:  # same minute window
         remaining = int(one.headers["RateLimit-Remaining"])
         assert int(two.headers["RateLimit-Remaining"]) == remaining - 1
-    assert int(one.headers["RateLimit-Reset"]) > time.time() - 1
+    # the end of a fixed one-minute window, as an epoch second
+    assert int(one.headers["RateLimit-Reset"]) % WINDOW_SECONDS == 0
     assert one.headers["RateLimit-Name"] == "throttle_authenticated_api"
 
 
@@ -635,15 +636,23 @@ def test_concurrent_reads(scene: Scene) -> None:
 
 
 # -- faults ---------------------------------------------------------------------------------
-def test_429_then_success_with_retry_after() -> None:
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every `time.sleep` asked for, by python-gitlab or the simulator, recorded instead of
+    slept: what a wait was is asserted, never how long the machine took."""
+    asked: list[float] = []
+    monkeypatch.setattr(time, "sleep", lambda seconds: asked.append(float(seconds)))
+    return asked
+
+
+def test_429_then_success_with_retry_after(sleeps: list[float]) -> None:
     w, server = _tiny(Faults(rate_limit_every=2))
     try:
         gl = gitlab.Gitlab(w.url, private_token=w.token)
         gl.auth()
-        started = time.monotonic()
         project = gl.projects.get("acme/tiny")
         assert project.name == "tiny"
-        assert time.monotonic() - started >= 1.0  # slept for Retry-After: 1
+        assert sleeps == [1.0]  # python-gitlab waited for Retry-After: 1
         assert [r.status for r in server.requests] == [200, 429, 200]
         server.reset_counts()
         requests.get(f"{w.url}/api/v4/version", headers={"PRIVATE-TOKEN": w.token}, timeout=5)
@@ -660,15 +669,15 @@ def test_429_then_success_with_retry_after() -> None:
         server.stop()
 
 
-def test_502_retried_as_transient() -> None:
+def test_502_retried_as_transient(sleeps: list[float]) -> None:
     w, server = _tiny(Faults(error_every=2))
     try:
         gl = gitlab.Gitlab(w.url, private_token=w.token, retry_transient_errors=True)
         gl.auth()
         assert gl.projects.get("acme/tiny").path == "tiny"
         # 502s come from the gateway and carry no RateLimit headers, so python-gitlab backs
-        # off 0.1 s instead of sleeping until RateLimit-Reset (timed by no test: machines
-        # are shared; the headers are what decides it)
+        # off 0.1 s instead of sleeping until RateLimit-Reset
+        assert sleeps == [0.1]
         assert [r.status for r in server.requests] == [200, 502, 200]
         server.reset_counts()
         bare = gitlab.Gitlab(w.url, private_token=w.token)
@@ -685,13 +694,12 @@ def test_502_retried_as_transient() -> None:
         server.stop()
 
 
-def test_fail_paths_and_latency() -> None:
+def test_fail_paths_and_latency(sleeps: list[float]) -> None:
     w, server = _tiny(Faults(fail_paths={r"acme/tiny$": 500}, latency=0.15))
     try:
         gl = gitlab.Gitlab(w.url, private_token=w.token)
-        started = time.monotonic()
         gl.auth()
-        assert time.monotonic() - started >= 0.15
+        assert sleeps == [0.15]  # the simulator held its answer for the injected latency
         with pytest.raises(gitlab.exceptions.GitlabGetError) as err:
             gl.projects.get("acme/tiny")
         assert (err.value.response_code, err.value.error_message) == (
