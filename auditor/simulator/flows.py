@@ -351,3 +351,35 @@ def expected(verdict: str, **statuses: str) -> dict[str, object]:
     rules["SH13"] = rules["SH14"] = "not_applicable"
     rules.update(statuses)
     return {"verdict": verdict, "rules": rules}
+
+
+def validated_then_rolled_back(  # noqa: ANN201 - returns SimMR
+    org: Org, service: str, title: str, *, remove_label: bool = True
+):
+    """Attempt 1 of a rollback day, from `T0`: picked, released, smoke green, noted and
+    labelled; at 14:30 QA finds a bug, the failure is noted (and the label removed), the pick
+    is reverted from `release`, the release job rerun and staging checked back on the
+    previous build. A second pick, if any, is the world's own story."""
+    project = org.projects[service]
+    mr = hotfix(org, service, title, T0)
+    pick = project.cherry_pick(mr, org.rm, T0 + timedelta(minutes=30))
+    flow = release_flow(org, service, T0 + timedelta(minutes=40))
+    validate(org, mr, service, flow.finished_at + timedelta(minutes=10))
+    if remove_label:
+        mr.label("Validated in Staging", org.rm, T0 + timedelta(hours=4, minutes=30), "remove")
+    then = "Removed the label; reverting" if remove_label else "Reverting"
+    mr.note(
+        f"Staging validation failed for {service} after all: with the new timeout idle "
+        f"chargers lose their OCPP heartbeat. {then} the pick from release.",
+        org.rm,
+        T0 + timedelta(hours=4, minutes=32),
+    )
+    project.revert(pick, org.rm, T0 + timedelta(hours=4, minutes=40))
+    back = release_flow(org, service, T0 + timedelta(hours=4, minutes=50))
+    mr.note(
+        f"Reran `01 release {service}` without the hotfix: staging is back on the previous "
+        "build and its smoke checks passed.",
+        org.rm,
+        back.finished_at + timedelta(minutes=5),
+    )
+    return mr
