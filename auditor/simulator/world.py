@@ -284,9 +284,26 @@ class SimProject:
         for n, change in enumerate(changes):
             label = title if len(changes) == 1 else f"{title} (part {n + 1})"
             shas.append(self.commit(source, label, change, by, at - timedelta(minutes=30 - n)))
+        return self._open(
+            title, description, by, at, source, target, shas, base, approvals_required
+        )
+
+    def _open(
+        self,
+        title: str,
+        description: str,
+        by: User,
+        at: datetime,
+        source: str,
+        target: str,
+        shas: list[str],
+        base: str,
+        approvals_required: int = 1,
+    ) -> SimMR:
+        """Record an MR opened at `at` from `source` (carrying `shas`) into `target`."""
         mr = SimMR(
             id=self.world.next_id("mr"),
-            iid=iid,
+            iid=len(self.mrs) + 1,
             project=self,
             title=title,
             description=description,
@@ -300,7 +317,7 @@ class SimProject:
             base_sha=base,
             approvals_required=approvals_required,
         )
-        self.mrs[iid] = mr
+        self.mrs[mr.iid] = mr
         return mr
 
     def merge(self, mr: SimMR, by: User, at: datetime, method: str = "merge") -> str:
@@ -347,23 +364,7 @@ class SimProject:
         target = self.default_branch
         base = self.repo.merge_base(self.head(target), self.head(source_branch)) or ""
         shas = self.repo.range(base, self.head(source_branch))
-        mr = SimMR(
-            id=self.world.next_id("mr"),
-            iid=len(self.mrs) + 1,
-            project=self,
-            title=title,
-            description=description,
-            author=by,
-            source_branch=source_branch,
-            target_branch=target,
-            created_at=at,
-            updated_at=at,
-            sha=shas[-1],
-            commit_shas=shas,
-            base_sha=base,
-        )
-        self.mrs[mr.iid] = mr
-        return mr
+        return self._open(title, description, by, at, source_branch, target, shas, base)
 
     def mr_by_merge_commit(self, sha: str) -> SimMR | None:
         for mr in self.mrs.values():
@@ -425,22 +426,16 @@ class SimProject:
                 system=True,
             )
         if style == "ui_new_mr":
-            pick_mr = SimMR(
-                id=self.world.next_id("mr"),
-                iid=len(self.mrs) + 1,
-                project=self,
-                title=f"Cherry pick '{mr.title}' into '{onto}'",
-                description=f"Cherry-picks {self.path}!{mr.iid}",
-                author=by,
-                source_branch=branch,
-                target_branch=onto,
-                created_at=at,
-                updated_at=at,
-                sha=new_sha,
-                commit_shas=[new_sha],
-                base_sha=self.head(onto),
+            self._open(
+                f"Cherry pick '{mr.title}' into '{onto}'",
+                f"Cherry-picks {self.path}!{mr.iid}",
+                by,
+                at,
+                branch,
+                onto,
+                [new_sha],
+                self.head(onto),
             )
-            self.mrs[pick_mr.iid] = pick_mr
         return new_sha
 
     def revert(
