@@ -234,10 +234,12 @@ class Collector:
         picks: tuple[CherryPick, ...],
         own: tuple[Commit, ...],
         candidates: list[Commit],
-    ) -> tuple[Revert, ...]:
+    ) -> tuple[Revert, ...] | Unavailable:
         """Release commits that undo this hotfix: git's "This reverts commit X" naming a
         pick, the MR's merge or squash commit or one of its commits; or, for a revert made
-        by hand, a `Revert "…"` commit whose patch is the inverse of a pick's."""
+        by hand, a `Revert "…"` commit whose patch is the inverse of a pick's. A revert by
+        hand whose patch cannot be read leaves the reverts unknown: missing it would judge
+        a hotfix as live that was taken back."""
         undoable = [p.commit.id for p in picks] + [c.id for c in own]
         undoable += [s for s in (mr.merge_commit_sha, mr.squash_commit_sha) if s]
         first = min(p.reached_release_at for p in picks)
@@ -255,11 +257,11 @@ class Collector:
                 continue
             diff = self.src.commit_diff(service.project, c.id)
             pick_diff = self.src.commit_diff(service.project, pick.commit.id)
-            if (
-                isinstance(diff, tuple)
-                and isinstance(pick_diff, tuple)
-                and inverse_fingerprint(diff) == patch_fingerprint(pick_diff)
-            ):
+            if isinstance(diff, Unavailable):
+                return Unavailable(f"whether {c.short_id} reverts the hotfix", diff.reason)
+            if isinstance(pick_diff, Unavailable):
+                return Unavailable(f"whether {c.short_id} reverts the hotfix", pick_diff.reason)
+            if inverse_fingerprint(diff) == patch_fingerprint(pick_diff):
                 out.append(Revert(c, None, at))
         return tuple(sorted(out, key=lambda r: r.at))
 
@@ -411,17 +413,16 @@ class Collector:
         if isinstance(picks, Unavailable) or not picks:
             return ev  # nothing reached release: the flow rules have nothing to look at
 
-        found_reverts = self._reverts(service, mr, picks, own, candidates)
+        reverts = self._reverts(service, mr, picks, own, candidates)
         # a revert of one of those reverts puts the change back: a pick of its own, which
         # may be reverted again
         for _ in range(3):
-            again = _reapplied(picks, found_reverts, candidates)
+            again = _reapplied(picks, reverts, candidates) if isinstance(reverts, tuple) else []
             if not again:
                 break
             picks = tuple(sorted((*picks, *again), key=lambda p: p.reached_release_at))
-            found_reverts = self._reverts(service, mr, picks, own, candidates)
+            reverts = self._reverts(service, mr, picks, own, candidates)
         ev = replace(ev, picks=picks)
-        reverts: tuple[Revert, ...] | Unavailable = found_reverts
         if not reverts and isinstance(release_commits, Unavailable):
             reverts = release_commits
         first = min(p.reached_release_at for p in picks)

@@ -52,3 +52,19 @@ def test_forbidden_approvals_are_unknown(tmp_path: Path) -> None:
         assert sh02["rule"] == "SH02" and sh02["status"] == "unknown"
         assert "403" in sh02["summary"]
         assert code == 3
+
+
+def test_a_revert_made_by_hand_whose_patch_cannot_be_read_is_unknown(tmp_path: Path) -> None:
+    """`Revert "…"` without git's line is recognised by its inverse patch; when the patch
+    cannot be read, the hotfix must not be judged as still live (SH14 would not apply and
+    the promotion would look compliant): the reverts are unknown."""
+    for served in serve("eve_hand_made_revert", tmp_path):
+        code, clean = served.check_json("evenergi/vemo-core!1")
+        assert clean["promotions"][0]["verdict"] == "non_compliant"  # SH14: not rerun
+        served.server.faults.fail_paths = {r"/repository/commits/[0-9a-f]{40}/diff$": 403}
+        code, doc = served.check_json("evenergi/vemo-core!1")
+        [promotion] = doc["promotions"]
+        findings = {f["rule"]: f for f in promotion["findings"]}
+        assert promotion["verdict"] == "incomplete" and code == 3
+        assert findings["SH14"]["status"] == "unknown"
+        assert "reverts the hotfix" in findings["SH14"]["summary"]
