@@ -406,8 +406,23 @@ def _first_named(notes: Sequence[ReadNote], judged: Deployment | None) -> dateti
     )
 
 
+# Every rule asks for the same promotion's attempts in turn: the last answer is kept, for
+# the very same (immutable) evidence object only.
+_last: tuple[PromotionEvidence, Lifecycle | None] | None = None
+
+
 def lifecycle(ev: PromotionEvidence) -> Lifecycle | None:
     """The promotion's attempts, oldest first; None when no pick was established."""
+    global _last
+    kept = _last
+    if kept is not None and kept[0] is ev:
+        return kept[1]
+    life = _derive(ev)
+    _last = (ev, life)
+    return life
+
+
+def _derive(ev: PromotionEvidence) -> Lifecycle | None:
     if isinstance(ev.picks, Unavailable) or not ev.picks:
         return None
     reverts = sorted(ev.reverts, key=lambda r: r.at) if isinstance(ev.reverts, tuple) else []
