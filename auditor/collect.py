@@ -46,8 +46,6 @@ from auditor.lineage import (
     sha_in,
 )
 
-__all__ = ["Collector", "release_job_pattern"]
-
 # Picks are looked for from a little before the MR's change existed: nobody can pick a commit
 # before it was made (a pick before the MR was opened is still found, and fails SH01).
 LOOKBACK = timedelta(hours=1)

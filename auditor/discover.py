@@ -31,9 +31,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from auditor.collect import release_job_pattern
 from auditor.config import Service, Settings
-from auditor.derive import bases
+from auditor.derive import bases, cut_off_pattern, release_job_pattern
 from auditor.evidence import Commit, Deployment, MRRef, Unavailable
 from auditor.gaps import Gap
 from auditor.gitlab.source import GitLabSource, GitLabUnusable, gitlab_time
@@ -173,7 +172,8 @@ class Discoverer:
         if isinstance(pipelines, Unavailable):
             found.unavailable(None, pipelines)
             return []
-        names = {s.policy.cut_off_job for s in self.settings.services.values()}
+        # matched like the release job (`00 cut-off` counts), for any service's template
+        patterns = [cut_off_pattern(s) for s in self.settings.services.values()]
         for p in pipelines:
             jobs = self.src.pipeline_jobs(path, p.id, p.updated_at)
             if isinstance(jobs, Unavailable):
@@ -181,7 +181,8 @@ class Discoverer:
                 continue
             for j in jobs:
                 when = j.started_at or j.created_at
-                if j.name in names and j.played and when and when in self.window:
+                is_cut_off = any(pattern.match(j.name) for pattern in patterns)
+                if is_cut_off and j.played and when and when in self.window:
                     found.cut_offs.append(CutOff(path, p.id, j.id, when, j.user))
         return sorted(found.cut_offs, key=lambda c: c.at)
 

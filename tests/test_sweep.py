@@ -395,3 +395,11 @@ def test_report_picks_the_run_that_covers_a_window(tmp_path: Path) -> None:
             "report", "--db", str(db), "--run", "1", "--from", "2026-11-17", "--to", "2026-11-20"
         )
         assert both.exit_code == 2
+
+
+def test_the_sweep_lists_a_cut_off_with_an_ordinal_prefix(tmp_path: Path) -> None:
+    """Discovery matches cut-off jobs like the collector does: `00 cut-off` is one."""
+    for served in serve("eve_ordinal_cut_off", tmp_path):
+        _, doc = sweep(served, tmp_path / "a.db")
+        played = {c["at"][:10] for c in doc["cut_offs"]}
+        assert "2026-11-18" in played, doc["cut_offs"]  # Wednesday's, beside Monday's
