@@ -185,6 +185,14 @@ def redeploy_jobs_of(
     return replace(ev, pipeline_jobs=mapping)
 
 
+def unlinked(ev: PromotionEvidence) -> PromotionEvidence:
+    """The release job no longer names its downstream pipeline: only ancestry says whether
+    a deployment carried the hotfix."""
+    run = ev.orchestration_runs[0]  # type: ignore[index]
+    jobs = tuple(replace(j, downstream_pipeline_id=None) for j in run.release_jobs)
+    return replace(ev, orchestration_runs=(replace(run, release_jobs=jobs),))
+
+
 CASES: list[Case] = [
     # -- SH01 mr-merged ------------------------------------------------------------------
     Case("SH01", "by-the-book", BOOK, PASS, mentions="main"),
@@ -834,8 +842,22 @@ CASES: list[Case] = [
         replace(FAILED, label_events=gone("label events")),
         UNKNOWN,
     ),
+    Case(
+        "SH13",
+        "whether-staging-ran-it-unknown",
+        unlinked(replace(BOOK, ancestry={})),
+        UNKNOWN,
+        mentions="could not establish",
+    ),
     # -- SH14 rollback-revalidated -------------------------------------------------------
     Case("SH14", "not-reverted", BOOK, NA, mentions="not reverted"),
+    Case(
+        "SH14",
+        "whether-staging-ran-it-before-the-revert-unknown",
+        unlinked(replace(FAILED_REVERTED, ancestry={})),
+        UNKNOWN,
+        mentions="could not establish",
+    ),
     Case("SH14", "never-deployed", replace(FAILED_REVERTED, deployments=()), NA),
     Case(
         "SH14",

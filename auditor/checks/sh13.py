@@ -42,6 +42,12 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
     if not failures:
         if last.stopped:
             return not_applicable("the promotion was stopped before deployment")
+        if last.deployment is None and last.undetermined:
+            return unknown(
+                "could not establish whether staging ran the hotfix, so whether its "
+                "validation failed",
+                deployment_link(last.undetermined[0]),
+            )
         if last.deployment is None or last.deployment.status != "success":
             return not_applicable("the hotfix was not deployed to staging, so not validated")
         if isinstance(last.checks, Unavailable):

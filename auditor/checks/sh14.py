@@ -36,6 +36,13 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
     if isinstance(life, Outcome):
         return life
     backed_out = [a for a in life.attempts if a.revert is not None and a.carried]
+    unsure = [a for a in life.attempts if a.revert is not None and a.undetermined]
+    if unsure and not backed_out:
+        return unknown(
+            f"reverted by {unsure[0].revert.commit.short_id}; could not establish whether "
+            "staging ran the hotfix before that",
+            deployment_link(unsure[0].undetermined[0]),
+        )
     if not backed_out:
         if any(a.stopped for a in life.attempts):
             return not_applicable("the pick was reverted before any deployment (stopped)")
