@@ -125,13 +125,13 @@ class Collector:
         if change_coverage(mr, mr_commits, list(found.values())).whole is not True:
             same, suspected = self._same_patch(service, mr, own, candidates, sources, found)
             found.update({p.commit.id: p for p in same})
-        if not found and not suspected and (problems or not readable):
-            return (
-                problems[0]
-                if problems
-                else Unavailable(
-                    f"commits of {path}:{release}", "neither the branch nor deployments readable"
-                )
+        if problems:
+            # a pick GitLab recorded but would not show may be the latest attempt: judging
+            # the others alone could pass a hotfix that was picked again
+            return problems[0], ()
+        if not found and not suspected and not readable:
+            return Unavailable(
+                f"commits of {path}:{release}", "neither the branch nor deployments readable"
             ), ()
         return tuple(sorted(found.values(), key=lambda p: p.reached_release_at)), tuple(suspected)
 

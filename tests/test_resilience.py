@@ -68,3 +68,19 @@ def test_a_revert_made_by_hand_whose_patch_cannot_be_read_is_unknown(tmp_path: P
         assert promotion["verdict"] == "incomplete" and code == 3
         assert findings["SH14"]["status"] == "unknown"
         assert "reverts the hotfix" in findings["SH14"]["summary"]
+
+
+def test_a_pick_gitlab_recorded_but_will_not_show_is_not_left_out(tmp_path: Path) -> None:
+    """The second pick is known only from GitLab's system note; when its commit cannot be
+    read the picks are unknown, never the first attempt alone (which looks compliant)."""
+    world = str(Path(__file__).parent / "worlds" / "second_pick_only_in_a_note.py")
+    for served in serve(world, tmp_path):
+        _, clean = served.check_json("evenergi/vemo-core!1")
+        [promotion] = clean["promotions"]
+        assert len(promotion["attempts"]) == 2 and promotion["verdict"] == "non_compliant"
+        served.server.faults.fail_paths = {r"/repository/commits/[0-9a-f]{40}$": 403}
+        code, doc = served.check_json("evenergi/vemo-core!1")
+        [promotion] = doc["promotions"]
+        assert promotion["verdict"] == "incomplete" and code == 3
+        sh03 = next(f for f in promotion["findings"] if f["rule"] == "SH03")
+        assert sh03["status"] == "unknown" and "403" in sh03["summary"]
