@@ -421,7 +421,9 @@ class Collector:
             picks = tuple(sorted((*picks, *again), key=lambda p: p.reached_release_at))
             reverts = self._reverts(service, mr, picks, own, candidates)
         ev = replace(ev, picks=picks)
-        if not reverts and isinstance(release_commits, Unavailable):
+        if isinstance(release_commits, Unavailable):
+            # deployments show what reached staging; what `release` holds beyond that (a
+            # revert, a pick not yet deployed) is unknown
             reverts = release_commits
         first = min(p.reached_release_at for p in picks)
         tracked = [(p.commit.id, p.reached_release_at) for p in picks]

@@ -84,3 +84,19 @@ def test_a_pick_gitlab_recorded_but_will_not_show_is_not_left_out(tmp_path: Path
         assert promotion["verdict"] == "incomplete" and code == 3
         sh03 = next(f for f in promotion["findings"] if f["rule"] == "SH03")
         assert sh03["status"] == "unknown" and "403" in sh03["summary"]
+
+
+def test_an_unreadable_release_branch_leaves_later_picks_and_reverts_unknown(
+    tmp_path: Path,
+) -> None:
+    """Deployments show attempt 1 picked and reverted; only `release` itself shows that the
+    revert was reverted (the hotfix is back, unreleased). Without the branch the audit
+    cannot know that, so it must not judge attempt 1 as the end of the story."""
+    for served in serve("eve_revert_reverted_not_released", tmp_path):
+        _, clean = served.check_json("evenergi/vemo-core!1")
+        assert clean["promotions"][0]["verdict"] == "non_compliant"
+        served.server.faults.fail_paths = {r"/repository/commits$": 403}
+        code, doc = served.check_json("evenergi/vemo-core!1")
+        [promotion] = doc["promotions"]
+        assert promotion["verdict"] == "incomplete" and code == 3
+        assert {f["rule"]: f["status"] for f in promotion["findings"]}["SH14"] == "unknown"
