@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from auditor.ancestry import chain_ancestry
 from auditor.config import Service, Settings
 from auditor.derive import bases, cut_off_pattern, release_job_pattern
 from auditor.evidence import (
@@ -278,24 +279,25 @@ class Collector:
     def _ancestry(
         self,
         path: str,
-        deployments: Iterable[Deployment],
+        chain: tuple[Deployment, ...],
+        previous: Deployment | None | Unavailable,
+        wanted: Iterable[Deployment],
         tracked: Sequence[tuple[str, datetime]],
         ranges: dict[int, tuple[Commit, ...] | Unavailable],
     ) -> dict[tuple[str, str], bool | Unavailable]:
-        """Whether each tracked commit (pick or revert) is in each deployment. A commit a
-        deployment added is in it without asking; a commit made well after the deployment
-        started is left out (the lifecycle reads it as absent)."""
-        out: dict[tuple[str, str], bool | Unavailable] = {}
-        for d in deployments:
-            added = ranges.get(d.id)
-            added_ids = {c.id for c in added} if isinstance(added, tuple) else set()
-            for sha, when in tracked:
-                if when > d.created_at + CLOCK_SKEW:
-                    continue
-                out[(sha, d.sha)] = (
-                    True if sha in added_ids else self.src.is_ancestor(path, sha, d.sha)
-                )
-        return out
+        """Whether each tracked commit (pick or revert) is in each wanted deployment, from
+        the compares of the deployments' chain (`auditor.ancestry`), asking GitLab's merge
+        base only where they cannot tell. A commit made well after a deployment started is
+        left out (the lifecycle reads it as absent)."""
+        return chain_ancestry(
+            chain,
+            None if isinstance(previous, Unavailable) else previous,
+            ranges,
+            tracked,
+            wanted,
+            lambda sha, deployed: self.src.is_ancestor(path, sha, deployed),
+            CLOCK_SKEW,
+        )
 
     def _jobs(
         self, path: str, deployments: Iterable[Deployment]
@@ -431,7 +433,7 @@ class Collector:
         ancestry: dict[tuple[str, str], bool | Unavailable] = {}
         if not isinstance(deployments, Unavailable):
             later = [d for d in deployments if d.created_at + CLOCK_SKEW >= first]
-            ancestry = self._ancestry(path, later, tracked, ranges)
+            ancestry = self._ancestry(path, deployments, previous, later, tracked, ranges)
 
         ev = replace(
             ev,
@@ -455,7 +457,7 @@ class Collector:
         if life is not None and any(a.failures for a in life.attempts):
             later_deps = self._later_deployments(service, first)
             if isinstance(later_deps, tuple):
-                ancestry = {**ancestry, **self._ancestry(path, later_deps, tracked, {})}
+                ancestry = {**ancestry, **self._ancestry(path, (), None, later_deps, tracked, {})}
             ev = replace(ev, later_deployments=later_deps, ancestry=ancestry)
         return replace(ev, scope=self._scope(ev, life, ranges, previous))
 
