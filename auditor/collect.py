@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from auditor.ancestry import chain_ancestry
 from auditor.config import Service, Settings
-from auditor.derive import bases, cut_off_pattern, release_job_pattern
+from auditor.derive import Checks, bases, cut_off_pattern, finished, release_job_pattern
 from auditor.evidence import (
     CherryPick,
     Commit,
@@ -35,7 +35,7 @@ from auditor.evidence import (
     Unavailable,
 )
 from auditor.gitlab.source import GitLabSource, gitlab_time
-from auditor.lifecycle import CLOCK_SKEW, Lifecycle, change_coverage, lifecycle
+from auditor.lifecycle import CLOCK_SKEW, Lifecycle, change_coverage, lifecycle, made_before
 from auditor.lineage import (
     inverse_fingerprint,
     patch_fingerprint,
@@ -320,15 +320,24 @@ class Collector:
 
     # -- orchestration --------------------------------------------------------------------
     def _orchestration(
-        self, service: Service, since: datetime
+        self, service: Service, since: datetime, until: datetime | None
     ) -> tuple[OrchestrationRun, ...] | Unavailable:
+        """The orchestration pipelines touched after `since` and created before `until`
+        (None: up to now), with their jobs and trigger jobs. A sweep lists the pipelines
+        once from its horizon and bounds each promotion here; `auditor check` asks GitLab
+        for the bounded list itself."""
         path = self.settings.orchestration_project
-        pipelines = self.src.pipelines(path, updated_after=since)
+        if self.horizon is None and until is not None:
+            pipelines = self.src.pipelines(path, updated_after=since, created_before=until)
+        else:
+            pipelines = self.src.pipelines(path, updated_after=since)
         if isinstance(pipelines, Unavailable):
             return pipelines
         release, cut_off = release_job_pattern(service), cut_off_pattern(service)
         runs = []
         for p in pipelines:
+            if until is not None and p.created_at > until:
+                continue
             jobs = self.src.pipeline_jobs(path, p.id, p.updated_at)
             bridges = self.src.pipeline_bridges(path, p.id, p.updated_at)
             for part in (jobs, bridges):
@@ -438,7 +447,6 @@ class Collector:
         ev = replace(
             ev,
             reverts=reverts,
-            orchestration_runs=self._orchestration(service, self._since(first)),
             deployments=deployments,
             previous_deployment=previous,
             ancestry=ancestry,
@@ -447,6 +455,16 @@ class Collector:
         # to a rerun only when its checks failed, so read until it settles
         jobs: dict[int, tuple[Job, ...] | Unavailable] = {}
         bridges: dict[int, tuple[Job, ...] | Unavailable] = {}
+        while wanted := [
+            d for d in _needing_checks(ev, lifecycle(ev)) if d.pipeline_id not in jobs
+        ]:
+            more_jobs, more_bridges = self._jobs(path, wanted)
+            jobs, bridges = {**jobs, **more_jobs}, {**bridges, **more_bridges}
+            ev = replace(ev, pipeline_jobs=jobs, pipeline_bridges=bridges)
+        # the orchestration pipelines from the pick to the last moment a rule looks at
+        until = runs_until(ev, lifecycle(ev))
+        runs = self._orchestration(service, self._since(first), until)
+        ev = replace(ev, orchestration_runs=runs)
         while wanted := [
             d for d in _needing_checks(ev, lifecycle(ev)) if d.pipeline_id not in jobs
         ]:
@@ -604,3 +622,50 @@ def _needing_checks(ev: PromotionEvidence, life: Lifecycle | None) -> list[Deplo
             ]
             out.update({d.id: d for d in after[:2]})
     return [d for d in sorted(out.values(), key=lambda d: d.id) if d.pipeline_id is not None]
+
+
+def runs_until(ev: PromotionEvidence, life: Lifecycle | None) -> datetime | None:
+    """The last moment an orchestration pipeline can matter to the rules, from the attempts
+    as the deployments, notes and label show them; None (read up to now) where that rests on
+    the pipelines themselves or on what has not happened yet.
+
+    Each attempt is looked at until its validation closed (SH07: its label or note, else its
+    judged deployment's checks, else its revert) and its deployments finished (SH05, SH06:
+    the release job that made the judged deployment ran before it); a reverted attempt until
+    staging was redeployed with the revert (SH14: the rerun that made that redeploy). An
+    attempt no successful deployment carried is judged on what its release jobs made, and
+    one never validated stays open: both read every pipeline since the pick.
+    """
+    if life is None:
+        return None
+    ends: list[datetime] = []
+    for a in life.attempts:
+        if not a.carried:
+            return None
+        finished_checks = a.checks.finished_at if isinstance(a.checks, Checks) else None
+        closed = a.validated_at or finished_checks or a.window_end
+        if closed is None:
+            return None
+        ends += [closed, *(finished(d) for d in a.deployments)]
+        if a.revert is not None:
+            redeploy = _redeployed(ev, a.revert)
+            if redeploy is None:
+                return None
+            ends.append(finished(redeploy))
+    return max(ends) + CLOCK_SKEW
+
+
+def _redeployed(ev: PromotionEvidence, revert: Revert) -> Deployment | None:
+    """The first successful staging deployment after the revert that holds it."""
+    if isinstance(ev.deployments, Unavailable):
+        return None
+    return next(
+        (
+            d
+            for d in sorted(ev.deployments, key=lambda d: d.id)
+            if d.status == "success"
+            and d.created_at >= revert.at
+            and made_before(ev, revert.commit.id, revert.at, d)
+        ),
+        None,
+    )

@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from auditor.config import Service, Settings
 from auditor.derive import bases, cut_off_pattern, release_job_pattern
-from auditor.evidence import Commit, Deployment, MRRef, Unavailable
+from auditor.evidence import Commit, Deployment, MRRef, Pipeline, Unavailable
 from auditor.gaps import Gap
 from auditor.gitlab.source import GitLabSource, GitLabUnusable, gitlab_time
 from auditor.lineage import picked_from, reverted
@@ -113,6 +114,21 @@ class Discovery:
     def unavailable(self, service: str | None, missing: Unavailable) -> None:
         self.gap(service, missing.what, missing.reason)
 
+    def merge(self, other: Discovery) -> None:
+        """Take in what another part of the discovery found (one service's)."""
+        self.promotions += other.promotions
+        self.drift += other.drift
+        self.reverts += other.reverts
+        self.cut_offs += other.cut_offs
+        for service, count in other.cut_off_commits.items():
+            self.cut_off_commits[service] = self.cut_off_commits.get(service, 0) + count
+        self.idle_deployments += other.idle_deployments
+        self.idle_release_jobs += other.idle_release_jobs
+        for g in other.gaps:
+            self.gap(g.service, g.what, g.reason)
+        self.not_affected += other.not_affected
+        self.staging_seen.update(other.staging_seen)
+
     def targets(self) -> list[tuple[str, str, int]]:
         """(service, project, iid) to audit, once each, in order of first deployment."""
         seen: dict[tuple[str, str, int], datetime] = {}
@@ -135,12 +151,18 @@ def _failure(exc: Exception) -> str:
 
 class Discoverer:
     def __init__(
-        self, src: GitLabSource, settings: Settings, window: Window, horizon: datetime
+        self,
+        src: GitLabSource,
+        settings: Settings,
+        window: Window,
+        horizon: datetime,
+        concurrency: int = 1,
     ) -> None:
         self.src = src
         self.settings = settings
         self.window = window
         self.horizon = min(horizon, window.start)
+        self.concurrency = max(1, concurrency)
         self._cut_offs_unknown = False
 
     def discover(
@@ -156,22 +178,56 @@ class Discoverer:
         # commits from the default branch are then told apart by the merge base, never
         # taken for picks (or drift) because a cut-off went unseen
         self._cut_offs_unknown = bool(found.gaps)
-        for service in services:
+
+        def one(service: Service) -> Discovery:
+            mine = Discovery()
             try:
-                self._service(service, found, cut_offs)
+                self._service(service, mine, cut_offs)
             except Exception as exc:  # noqa: BLE001 - one service's failure is its gap
-                found.gap(service.name, f"discovery of {service.name}", _failure(exc))
+                mine.gap(service.name, f"discovery of {service.name}", _failure(exc))
             if tick:
                 tick(service.name)
+            return mine
+
+        # services side by side (each its own result, merged in configured order, so the
+        # outcome does not depend on which answer came first)
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="discover") as pool:
+            for mine in pool.map(one, services):
+                found.merge(mine)
         return found
 
     # -- orchestration --------------------------------------------------------------------
+    def _active(self, pipelines: Sequence[Pipeline]) -> list[Pipeline]:
+        """The pipelines that can hold a job played in the window: created before its end
+        and touched after its start (playing a job touches its pipeline's `updated_at`)."""
+        return [
+            p
+            for p in pipelines
+            if p.created_at <= self.window.end
+            and (p.updated_at is None or p.updated_at >= self.window.start)
+        ]
+
+    def _prefetch(self, path: str, pipelines: Sequence[Pipeline]) -> None:
+        """Read the jobs and trigger jobs of `pipelines` side by side; the answers are kept
+        by the source, so the loops below (and the collector) find them read."""
+        if self.concurrency < 2 or len(pipelines) < 2:
+            return
+
+        def read(p: Pipeline) -> None:
+            self.src.pipeline_jobs(path, p.id, p.updated_at)
+            self.src.pipeline_bridges(path, p.id, p.updated_at)
+
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="prefetch") as pool:
+            list(pool.map(read, pipelines))
+
     def _cut_offs(self, found: Discovery) -> list[CutOff]:
         path = self.settings.orchestration_project
-        pipelines = self.src.pipelines(path, updated_after=self.horizon)
-        if isinstance(pipelines, Unavailable):
-            found.unavailable(None, pipelines)
+        listed = self.src.pipelines(path, updated_after=self.horizon)
+        if isinstance(listed, Unavailable):
+            found.unavailable(None, listed)
             return []
+        pipelines = self._active(listed)
+        self._prefetch(path, pipelines)
         # matched like the release job (`00 cut-off` counts), for any service's template
         patterns = [cut_off_pattern(s) for s in self.settings.services.values()]
         for p in pipelines:
@@ -196,7 +252,7 @@ class Discoverer:
             return []
         pattern = release_job_pattern(service)
         out = []
-        for p in pipelines:
+        for p in self._active(pipelines):
             bridges = self.src.pipeline_bridges(path, p.id, p.updated_at)
             if isinstance(bridges, Unavailable):
                 found.unavailable(None, bridges)

@@ -261,7 +261,7 @@ class Sweep:
 
         self.progress.phase("discover", len(chosen))
         horizon = window.start - HORIZON
-        discoverer = Discoverer(self.src, self.settings, window, horizon)
+        discoverer = Discoverer(self.src, self.settings, window, horizon, self.concurrency)
         discovery = discoverer.discover(chosen, self._tick)
         for d in discovery.drift:
             summaries[d.service].drift += 1

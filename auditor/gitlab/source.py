@@ -501,15 +501,19 @@ class GitLabSource:
         )
 
     # -- CI -------------------------------------------------------------------------------
-    def pipelines(self, path: str, updated_after: datetime) -> tuple[Pipeline, ...] | Unavailable:
+    def pipelines(
+        self, path: str, updated_after: datetime, created_before: datetime | None = None
+    ) -> tuple[Pipeline, ...] | Unavailable:
+        """Pipelines touched after a time (playing a job touches its pipeline), optionally
+        only those created before another, oldest first."""
+        bounds = {"updated_after": gitlab_time(updated_after)}
+        if created_before is not None:
+            bounds["created_before"] = gitlab_time(created_before)
         return self._once(
-            ("pipelines", path, gitlab_time(updated_after)),
+            ("pipelines", path, *bounds.values()),
             f"pipelines of {path}",
             lambda: self._get_list(
-                f"{self._p(path)}/pipelines",
-                updated_after=gitlab_time(updated_after),
-                order_by="id",
-                sort="asc",
+                f"{self._p(path)}/pipelines", **bounds, order_by="id", sort="asc"
             ),
             lambda items: shapes.pipelines(items, path),
         )
