@@ -59,15 +59,16 @@ def chain_ancestry(
     absent). `deployments` are all that `ranges` (deployment id -> what it added) describe,
     `previous` the last successful one before them."""
     base_of = bases(deployments, previous)
-    memo: dict[tuple[str, int], Fact] = {}
+    # by deployed commit: a redeploy of a commit (a rerun, a rollback) holds what it held
+    memo: dict[tuple[str, str], Fact] = {}
 
     def asked(sha: str, d: Deployment) -> Fact:
         return True if same_sha(sha, d.sha) else ask(sha, d.sha)
 
     def settled(sha: str, when: datetime, d: Deployment) -> Fact | None:
         """The fact for `d` when it does not rest on its base's; None when it does."""
-        if (sha, d.id) in memo:
-            return memo[(sha, d.id)]
+        if (sha, d.sha) in memo:
+            return memo[(sha, d.sha)]
         added, base = ranges.get(d.id), base_of.get(d.id)
         if d.id not in base_of:  # the chain's start (`previous`), read from before the MR
             return False if when > d.created_at + skew else asked(sha, d)
@@ -87,7 +88,7 @@ def chain_ancestry(
             base = base_of[node.id]
             assert base is not None
             node = base
-        memo[(sha, node.id)] = fact
+        memo[(sha, node.sha)] = fact
         for node in reversed(path):
             base = base_of[node.id]
             added = ranges[node.id]
@@ -96,7 +97,7 @@ def chain_ancestry(
             # base; anything else is GitLab's to say
             if fact is not False and not (fact is True and _extends(base, node, added)):
                 fact = asked(sha, node)
-            memo[(sha, node.id)] = fact
+            memo[(sha, node.sha)] = fact
         return fact
 
     out: dict[tuple[str, str], Fact] = {}

@@ -630,8 +630,8 @@ def runs_until(ev: PromotionEvidence, life: Lifecycle | None) -> datetime | None
     the pipelines themselves or on what has not happened yet.
 
     Each attempt is looked at until its validation closed (SH07: its label or note, else its
-    judged deployment's checks, else its revert) and its deployments finished (SH05, SH06:
-    the release job that made the judged deployment ran before it); a reverted attempt until
+    judged deployment's checks, else its revert) and its judged deployment finished (SH05,
+    SH06: the release job that made it ran before it); a reverted attempt until
     staging was redeployed with the revert (SH14: the rerun that made that redeploy). An
     attempt no successful deployment carried is judged on what its release jobs made, and
     one never validated stays open: both read every pipeline since the pick.
@@ -646,7 +646,7 @@ def runs_until(ev: PromotionEvidence, life: Lifecycle | None) -> datetime | None
         closed = a.validated_at or finished_checks or a.window_end
         if closed is None:
             return None
-        ends += [closed, *(finished(d) for d in a.deployments)]
+        ends += [closed, *([finished(a.deployment)] if a.deployment else [])]
         if a.revert is not None:
             redeploy = _redeployed(ev, a.revert)
             if redeploy is None:

@@ -11,8 +11,10 @@ header with `X-Next-Page` is not a fault at all: the pages are followed and the 
 the clean one.
 
 The worlds: `tests/worlds/released_together.py` (compliant; reads every family but a
-commit's diff) and `local_pick_same_patch` (compliant only through a same-patch comparison,
-so it rests on the diffs). Each is built and served once for the module.
+commit's diff and the merge base), `local_pick_same_patch` (compliant only through a
+same-patch comparison, so it rests on the diffs) and `tests/worlds/new_staging_environment.py`
+(the first deployment to an environment: only the merge base says it holds the pick). Each
+is built and served once for the module.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from tests.faultkit import Recorder, heal
 
 TOGETHER = str(Path(__file__).parent / "worlds" / "released_together.py")
 LOCAL_PICK = "local_pick_same_patch"
+NEW_ENV = str(Path(__file__).parent / "worlds" / "new_staging_environment.py")
 TARGET = "evenergi/vemo-core!1"
 TIMEOUT = 1.5  # the client's timeout in the timeout column, seconds (loaded CI: not less)
 SLOW = 5.0  # how long the slow family takes to answer there (costs the client nothing)
@@ -90,9 +93,11 @@ FAMILIES = [
     # the system note's commit only corroborates a pick its trailer already proves
     Family("commit", TOGETHER, rf"/repository/commits/{SHA}$", "id", needed=False, single=True),
     Family("compare", TOGETHER, r"/repository/compare$", "commits", "compare ", single=True),
+    # the deployments' compares answer ancestry in the other worlds; only a deployment
+    # with nothing before it to compare with needs GitLab's merge base
     Family(
         "merge_base",
-        TOGETHER,
+        NEW_ENV,
         r"/repository/merge_base$",
         "id",
         "ancestry of|contains the hotfix",
@@ -221,7 +226,7 @@ def recorder() -> Iterator[Recorder]:
 def worlds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, World]]:
     opened = []
     built: dict[str, World] = {}
-    for name in (TOGETHER, LOCAL_PICK):
+    for name in (TOGETHER, LOCAL_PICK, NEW_ENV):
         folder = tmp_path_factory.mktemp(Path(name).stem)
         gen = serve(name, folder)
         served = next(gen)
@@ -232,9 +237,11 @@ def worlds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, World
             encoding="utf-8",
         )
         clean = _run(served, served.config)
-        assert clean.exit_code == 0, clean.output
+        # the first deployment to an environment: what rode along is unknown (SH04)
+        verdict, code = ("incomplete", 3) if name == NEW_ENV else ("compliant", 0)
+        assert clean.exit_code == code, clean.output
         doc = json.loads(clean.stdout)
-        assert [p["verdict"] for p in doc["promotions"]] == ["compliant"]
+        assert [p["verdict"] for p in doc["promotions"]] == [verdict]
         built[name] = World(served, slow, (clean.exit_code, _result(doc)))
     yield built
     for gen in opened:

@@ -14,6 +14,7 @@ from auditor.report.json_report import load_schema
 from auditor.simulator.worlds import available_worlds, load_module
 from tests.conftest import serve
 
+TEST_WORLDS = Path(__file__).parent / "worlds"
 WORLDS = [w for w in available_worlds() if getattr(load_module(w), "EXPECTED", None)]
 
 
@@ -66,6 +67,24 @@ def test_long_lists_are_read_to_the_last_page(tmp_path: Path) -> None:
             if r.path.endswith(("/notes", "/repository/commits"))
         }
         assert ("notes", "2") in paged and ("commits", "2") in paged
+
+
+def test_a_check_costs_what_its_promotion_needs_not_what_happened_since(
+    tmp_path: Path,
+) -> None:
+    """Issue 11: a week of other pipelines, hotfixes and a cut-off after a promotion does not
+    make its audit read them: only the orchestration pipelines up to its validation, and no
+    merge base where the deployments' compares already show what each one holds."""
+    for served in serve(str(TEST_WORLDS / "busy_week_after.py"), tmp_path):
+        served.server.reset_counts()
+        code, doc = served.check_json("evenergi/vemo-core!1")
+        assert (code, doc["promotions"][0]["verdict"]) == (0, "compliant")
+        paths = [r.path for r in served.server.requests]
+        assert len(paths) <= 30, paths
+        # 40 idle pipelines and 4 releases came after it; one pipeline released it
+        assert sum(p.endswith("/jobs") for p in paths) <= 3, paths
+        # the cut-off's deployment is the only one the compares cannot place
+        assert sum(p.endswith("/merge_base") for p in paths) <= 1, paths
 
 
 def test_a_by_the_book_check_costs_at_most_15_requests(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """Two hotfixes picked onto release and released together by the book, and a third one
 released after them before the first was validated. Auditing the first (compliant) reads
-every endpoint family `auditor check` uses but a commit's diff: the other pick in its
-deployment is traced to its MR (a commit's MRs), the later deployment must still contain
-the pick (merge base), and lists span several pages when the page size is small.
+every endpoint family `auditor check` uses but a commit's diff and the merge base: the
+other pick in its deployment is traced to its MR (a commit's MRs), the later deployment's
+compare shows it extends the first (so it still holds the pick), and lists span several
+pages when the page size is small.
 """
 
 from datetime import timedelta as td
