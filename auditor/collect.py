@@ -322,21 +322,23 @@ class Collector:
     def _orchestration(
         self, service: Service, since: datetime, until: datetime | None
     ) -> tuple[OrchestrationRun, ...] | Unavailable:
-        """The orchestration pipelines touched after `since` and created before `until`
-        (None: up to now), with their jobs and trigger jobs. A sweep lists the pipelines
-        once from its horizon and bounds each promotion here; `auditor check` asks GitLab
-        for the bounded list itself."""
+        """The orchestration pipelines touched after `since` (a job played after the pick
+        touched its pipeline after it) and created before `until` (None: up to now), with
+        their jobs and trigger jobs. A sweep lists the pipelines once from its horizon and
+        bounds each promotion here; `auditor check` asks GitLab for the bounded list."""
         path = self.settings.orchestration_project
-        if self.horizon is None and until is not None:
+        if self.horizon is None:
             pipelines = self.src.pipelines(path, updated_after=since, created_before=until)
         else:
-            pipelines = self.src.pipelines(path, updated_after=since)
+            pipelines = self.src.pipelines(path, updated_after=self._since(since))
         if isinstance(pipelines, Unavailable):
             return pipelines
         release, cut_off = release_job_pattern(service), cut_off_pattern(service)
         runs = []
         for p in pipelines:
-            if until is not None and p.created_at > until:
+            if (until is not None and p.created_at > until) or (
+                p.updated_at is not None and p.updated_at < since
+            ):
                 continue
             jobs = self.src.pipeline_jobs(path, p.id, p.updated_at)
             bridges = self.src.pipeline_bridges(path, p.id, p.updated_at)
@@ -463,7 +465,7 @@ class Collector:
             ev = replace(ev, pipeline_jobs=jobs, pipeline_bridges=bridges)
         # the orchestration pipelines from the pick to the last moment a rule looks at
         until = runs_until(ev, lifecycle(ev))
-        runs = self._orchestration(service, self._since(first), until)
+        runs = self._orchestration(service, first, until)
         ev = replace(ev, orchestration_runs=runs)
         while wanted := [
             d for d in _needing_checks(ev, lifecycle(ev)) if d.pipeline_id not in jobs
