@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from auditor.ancestry import chain_ancestry
 from auditor.derive import bases
 from auditor.evidence import Commit, Deployment, Unavailable
+from tests.evidence_builders import deployment
 
 T0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
 SKEW = timedelta(hours=1)
@@ -59,21 +60,7 @@ class Graph:
 
 
 def _deployment(n: int, sha: str, at: datetime, status: str) -> Deployment:
-    return Deployment(
-        id=100 + n,
-        iid=n,
-        environment="staging",
-        status=status,
-        sha=sha,
-        ref="release",
-        created_at=at,
-        updated_at=at,
-        finished_at=at,
-        deployable_id=None,
-        deployable_name=None,
-        pipeline_id=None,
-        web_url="",
-    )
+    return deployment(100 + n, sha, status, None, at, took=timedelta(0))
 
 
 @dataclass
