@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from auditor.ancestry import chain_ancestry
 from auditor.config import Service, Settings
-from auditor.derive import Checks, bases, cut_off_pattern, finished, release_job_pattern
+from auditor.derive import bases, cut_off_pattern, finished, release_job_pattern
 from auditor.evidence import (
     CherryPick,
     Commit,
@@ -318,6 +318,20 @@ class Collector:
                     jobs[child] = self.src.pipeline_jobs(path, child)
         return jobs, bridges
 
+    def _checks(self, ev: PromotionEvidence) -> PromotionEvidence:
+        """`ev` with the jobs of the deployments its attempts rest on: the judged deployment
+        moves on to a rerun only when its checks failed, so read until it settles."""
+        while wanted := [
+            d for d in _needing_checks(ev, lifecycle(ev)) if d.pipeline_id not in ev.pipeline_jobs
+        ]:
+            jobs, bridges = self._jobs(ev.service.project, wanted)
+            ev = replace(
+                ev,
+                pipeline_jobs={**ev.pipeline_jobs, **jobs},
+                pipeline_bridges={**ev.pipeline_bridges, **bridges},
+            )
+        return ev
+
     # -- orchestration --------------------------------------------------------------------
     def _orchestration(
         self, service: Service, since: datetime, until: datetime | None
@@ -453,26 +467,13 @@ class Collector:
             previous_deployment=previous,
             ancestry=ancestry,
         )
-        # the jobs of the deployments the attempts rest on: the judged deployment moves on
-        # to a rerun only when its checks failed, so read until it settles
-        jobs: dict[int, tuple[Job, ...] | Unavailable] = {}
-        bridges: dict[int, tuple[Job, ...] | Unavailable] = {}
-        while wanted := [
-            d for d in _needing_checks(ev, lifecycle(ev)) if d.pipeline_id not in jobs
-        ]:
-            more_jobs, more_bridges = self._jobs(path, wanted)
-            jobs, bridges = {**jobs, **more_jobs}, {**bridges, **more_bridges}
-            ev = replace(ev, pipeline_jobs=jobs, pipeline_bridges=bridges)
-        # the orchestration pipelines from the pick to the last moment a rule looks at
+        ev = self._checks(ev)
+        # then the orchestration pipelines from the pick to the last moment a rule looks at
+        # (the release jobs they hold may add deployments whose checks are read in turn)
         until = runs_until(ev, lifecycle(ev))
-        runs = self._orchestration(service, first, until)
-        ev = replace(ev, orchestration_runs=runs)
-        while wanted := [
-            d for d in _needing_checks(ev, lifecycle(ev)) if d.pipeline_id not in jobs
-        ]:
-            more_jobs, more_bridges = self._jobs(path, wanted)
-            jobs, bridges = {**jobs, **more_jobs}, {**bridges, **more_bridges}
-            ev = replace(ev, pipeline_jobs=jobs, pipeline_bridges=bridges)
+        ev = self._checks(
+            replace(ev, orchestration_runs=self._orchestration(service, first, until))
+        )
         life = lifecycle(ev)
         if life is not None and any(a.failures for a in life.attempts):
             later_deps = self._later_deployments(service, first)
@@ -631,24 +632,21 @@ def runs_until(ev: PromotionEvidence, life: Lifecycle | None) -> datetime | None
     as the deployments, notes and label show them; None (read up to now) where that rests on
     the pipelines themselves or on what has not happened yet.
 
-    Each attempt is looked at until its validation closed (SH07: its label or note, else its
-    judged deployment's checks, else its revert) and its judged deployment finished (SH05,
-    SH06: the release job that made it ran before it); a reverted attempt until
-    staging was redeployed with the revert (SH14: the rerun that made that redeploy). An
-    attempt no successful deployment carried is judged on what its release jobs made, and
-    one never validated stays open: both read every pipeline since the pick.
+    Each attempt is looked at until its validation window closed (SH07, `Attempt.closed_at`:
+    its label or note, else its judged deployment's checks, else its revert) and its judged
+    deployment finished (SH05, SH06: the release job that made it ran before it); a reverted
+    attempt until staging was redeployed with the revert (SH14: the rerun that made that
+    redeploy). An attempt no successful deployment carried is judged on what its release jobs
+    made, and one whose window is still open may yet see a cut-off: both read every pipeline
+    since the pick.
     """
     if life is None:
         return None
     ends: list[datetime] = []
     for a in life.attempts:
-        if not a.carried:
+        if not a.carried or a.closed_at is None:
             return None
-        finished_checks = a.checks.finished_at if isinstance(a.checks, Checks) else None
-        closed = a.validated_at or finished_checks or a.window_end
-        if closed is None:
-            return None
-        ends += [closed, *([finished(a.deployment)] if a.deployment else [])]
+        ends += [a.closed_at, *([finished(a.deployment)] if a.deployment else [])]
         if a.revert is not None:
             redeploy = _redeployed(ev, a.revert)
             if redeploy is None:

@@ -131,15 +131,20 @@ class Attempt:
             and not any(d.created_at <= self.revert.at for d in self.deployments)
         )
 
-    def closes(self, now: datetime) -> datetime:
-        """The end of the attempt's validation window (SH07, SH09): when validation was
-        declared; if it never was, when the judged deployment's checks finished (the last
-        evidence of validation), else when the attempt ended, else now."""
+    @property
+    def closed_at(self) -> datetime | None:
+        """When the attempt's validation window closed: when validation was declared; if it
+        never was, when the judged deployment's checks finished (the last evidence of
+        validation), else when the attempt ended; None while it is still open."""
         if self.validated_at is not None:
             return self.validated_at
         if isinstance(self.checks, Checks) and self.checks.finished_at is not None:
             return self.checks.finished_at
-        return self.window_end or now
+        return self.window_end
+
+    def closes(self, now: datetime) -> datetime:
+        """The end of the attempt's validation window (SH07, SH09): `closed_at`, else now."""
+        return self.closed_at or now
 
     def release_job_for(self, d: Deployment) -> Job | None:
         """The try of the release job whose downstream pipeline made deployment `d` (a
