@@ -65,10 +65,15 @@ class PromotionEvidenceHashes:
 def cited_hashes(
     store: ResponseReader, run_id: int, service: str
 ) -> dict[PromotionKey, tuple[str, ...]]:
-    """Each promotion of `service` in run `run_id` with the response hashes it cites."""
+    """Each promotion of `service` in run `run_id` with the response hashes it cites.
+
+    Promotions share most of their responses (the same deployments and pipelines lists), so
+    each distinct hash is kept once: a service's thousands of citations then cost a pointer
+    each, not a 64-character string each, while its page is rendered."""
+    canonical: dict[str, str] = {}
     return {
         (str(row["project"]), int(row["iid"]), str(row["service"])): tuple(
-            str(sha) for sha in row.get("evidence_sha256") or ()
+            canonical.setdefault(str(sha), str(sha)) for sha in row.get("evidence_sha256") or ()
         )
         for row in store.promotions(run_id=run_id, service=service)
     }
