@@ -241,7 +241,8 @@ def test_service_html_is_self_contained_and_names_everything(week: Site) -> None
                 (anchor,) = {
                     attrs["href"][1:]
                     for tag, attrs in page.tags
-                    if tag == "a" and attrs.get("href", "").startswith("#p")
+                    if tag == "a"
+                    and attrs.get("href", "").startswith("#p")
                     and attrs["href"][1:].endswith(f"-{promotion['mr']['iid']}")
                     and promotion["mr"]["project"].split("/")[-1] in attrs["href"]
                 }
