@@ -1,5 +1,13 @@
 """Per-service HTML reports (and the index across services) from the evidence store.
 
+A service page is written for a person at any size: the summary (cards, counts, charts),
+then the promotions that need attention (not compliant, or a finding that failed or could
+not be established) in full, then the compliant ones as one row each, whose rule-by-rule
+details only the browser page carries (a `<details>` each; the PDF prints the row). The raw
+GitLab responses behind the findings are counted, not listed: the evidence bundle holds
+them, and a promotion needing attention lists a few (`MAX_LISTED_RESPONSES`). Building is
+linear in promotions and one service at a time (`iter_service_pages`).
+
 Pages are rendered from typed, frozen page contexts (`ServicePage`, `IndexPage`) built from
 the store alone, never from dicts assembled in a template: what a page can show is visible
 here, and a misspelt field fails at build time instead of rendering as nothing.
