@@ -108,7 +108,7 @@ class Built:
     compliant: list[PromotionResult]
     bad: list[PromotionResult]
     evidence: dict[int, list[str]]  # iid -> cited hashes
-    gone: str  # cited by the first non-compliant promotion, not in the store
+    gone: str  # cited by two non-compliant promotions, not in the store
     paths: list[Path]
 
 
@@ -156,7 +156,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
                 for name in [*names, *own]
             )
             evidence[iid] = [sha(name) for name in [*names, *own]]
-            if iid == BAD_IIDS[0]:
+            if iid in BAD_IIDS[:2]:  # pruned, and cited twice
                 evidence[iid].append(gone)
             store.record_promotion(run_id, result, evidence=evidence[iid])
         store.finish_run(run_id, status="complete", requests=0, coverage={}, summary={})
@@ -236,6 +236,10 @@ def test_raw_evidence_is_counted_and_only_a_few_hashes_are_listed(built: Built) 
         # lists the responses of its own MR first (the objects its failing findings name
         # are not those, so order falls back to fetch time and URL)
         assert built.gone in shown and "no longer in the store" in shown
+        assert (
+            "1 response cited by the promotions needing attention is no longer in the store"
+            in shown
+        )
         first = built.bad[0].mr.iid
         assert f"Rests on {len(built.evidence[first])} GitLab responses" in shown
         assert f"the other {len(built.evidence[first]) - MAX_LISTED_RESPONSES} are in" in shown
@@ -251,6 +255,7 @@ def test_a_compliant_promotions_responses_are_never_looked_up(built: Built) -> N
     attention = {h for r in built.bad for h in built.evidence[r.mr.iid]}
     assert sorted(store.looked_up) == sorted(attention)
     assert len(page.attention) == 3 and len(page.compliant) == COMPLIANT
+    assert page.hashes_missing == 1  # the same pruned response, cited twice
     assert render_service(page) == (built.out / f"{SERVICE}.html").read_text(encoding="utf-8")
 
 

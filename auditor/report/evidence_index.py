@@ -15,7 +15,7 @@ retention) is kept as `missing`, never dropped: a listing must show a gap, not h
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -147,6 +147,10 @@ class ResponseLookup:
         shown_missing = tuple(missing[:limit])
         shown = tuple(found[: max(limit - len(shown_missing), 0)])
         return PromotionEvidenceHashes(key, len(hashes), shown, shown_missing, len(missing))
+
+    def missing(self, hashes: Iterable[str]) -> set[str]:
+        """Those of `hashes` already looked up and not in the store."""
+        return {sha for sha in hashes if sha in self._seen and self._seen[sha] is None}
 
     @staticmethod
     def counted(key: PromotionKey, hashes: Sequence[str]) -> PromotionEvidenceHashes:

@@ -273,7 +273,7 @@ class ServicePage:
     lead_time_svg: Markup | None
     hashes_recorded: int  # response hashes cited, summed over the promotions
     hashes_distinct: int  # distinct response hashes cited by the service's promotions
-    hashes_missing: int  # of those looked up (promotions needing attention), not in the store
+    hashes_missing: int  # distinct ones looked up (attention only) and not in the store
 
     @property
     def attention(self) -> tuple[PromotionView, ...]:
@@ -817,7 +817,14 @@ def _service_page(
         lead_time_svg=_svg_markup(charts.lead_time_svg(leads, f"lead-{stem}")),
         hashes_recorded=sum(v.evidence_cited for v in views),
         hashes_distinct=len({sha for hashes in cited.values() for sha in hashes}),
-        hashes_missing=sum(v.evidence_missing or 0 for v in views),
+        hashes_missing=len(
+            lookup.missing(
+                sha
+                for v in views
+                if v.attention
+                for sha in cited.get((v.project, v.iid, v.service), ())
+            )
+        ),
     )
 
 
