@@ -742,7 +742,14 @@ class RunData:
     stems: dict[str, str]
     cut_offs: tuple[CutOffView, ...]
     by_service: dict[str, tuple[PromotionResult, ...]]  # the run's promotions, chronological
-    history: tuple[_HistoryPoint, ...]
+    history: dict[str, tuple[_HistoryPoint, ...]]  # by service
+
+
+def _by_service(points: Iterable[_HistoryPoint]) -> dict[str, tuple[_HistoryPoint, ...]]:
+    grouped: dict[str, list[_HistoryPoint]] = {}
+    for point in points:
+        grouped.setdefault(point.service, []).append(point)
+    return {service: tuple(group) for service, group in grouped.items()}
 
 
 def load_run(store: ReportStore, run_id: int, generated_at: datetime | None = None) -> RunData:
@@ -765,7 +772,7 @@ def load_run(store: ReportStore, run_id: int, generated_at: datetime | None = No
         stems=file_stems(services),
         cut_offs=_cut_offs(extras["cut_offs"], run.gitlab_url),
         by_service={s: tuple(sorted(rs, key=_chronological)) for s, rs in grouped.items()},
-        history=tuple(_history(store, run_id, report)),
+        history=_by_service(_history(store, run_id, report)),
     )
 
 
@@ -801,7 +808,7 @@ def _service_page(
         )
         for n, result in enumerate(results, start=1)
     )
-    weeks = _weekly((p.at, p.verdict) for p in loaded.history if p.service == service)
+    weeks = _weekly((p.at, p.verdict) for p in loaded.history.get(service, ()))
     leads = [h for h in (lead_time_hours(r) for r in results) if h is not None]
     stem = loaded.stems[service]
     return ServicePage(
@@ -875,7 +882,10 @@ def build_index_page(
         ),
         cut_offs=loaded.cut_offs,
         trend_svg=_svg_markup(
-            charts.trend_svg(_weekly((p.at, p.verdict) for p in loaded.history), "trend-all")
+            charts.trend_svg(
+                _weekly((p.at, p.verdict) for ps in loaded.history.values() for p in ps),
+                "trend-all",
+            )
         ),
     )
 
