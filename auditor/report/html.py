@@ -1,5 +1,13 @@
 """Per-service HTML reports (and the index across services) from the evidence store.
 
+A service page is written for a person at any size: the summary (cards, counts, charts),
+then the promotions that need attention (not compliant, or a finding that failed or could
+not be established) in full, then the compliant ones as one row each, whose rule-by-rule
+details only the browser page carries (a `<details>` each; the PDF prints the row). The raw
+GitLab responses behind the findings are counted, not listed: the evidence bundle holds
+them, and a promotion needing attention lists a few (`MAX_LISTED_RESPONSES`). Building is
+linear in promotions and one service at a time (`iter_service_pages`).
+
 Pages are rendered from typed, frozen page contexts (`ServicePage`, `IndexPage`) built from
 the store alone, never from dicts assembled in a template: what a page can show is visible
 here, and a misspelt field fails at build time instead of rendering as nothing.
@@ -21,7 +29,7 @@ from __future__ import annotations
 import re
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -36,10 +44,10 @@ from auditor.findings import EvidenceLink, Finding, PromotionResult, Report, Sta
 from auditor.gaps import gaps_from_coverage
 from auditor.report import charts
 from auditor.report.evidence_index import (
-    EvidenceIndex,
     PromotionEvidenceHashes,
+    ResponseLookup,
     ResponseReader,
-    build_evidence_index,
+    cited_hashes,
 )
 from auditor.report.json_report import parse_timestamp
 from auditor.report.markdown import VERDICT_MARKERS
@@ -79,6 +87,11 @@ TIMELINE_STEPS: tuple[TimelineStep, ...] = (
     TimelineStep("label added", "SH12", "label_event"),
 )
 
+
+# A promotion needing attention lists at most this many of the raw responses it rests on;
+# the rest are counted, and every one is in the evidence bundle. Hundreds of hash rows per
+# promotion made a 200-promotion report 1,888 pages that nobody reads.
+MAX_LISTED_RESPONSES = 10
 
 # The weekly trend covers at most this many weeks (about fifteen months, the retention the
 # README suggests for a yearly audit).
@@ -138,7 +151,22 @@ class HashRow:
 
 
 @dataclass(frozen=True)
+class RowDates:
+    """Merged, deployed to staging, validated: to the minute, UTC (the column says so), so
+    that a compliant promotion's row fits one line."""
+
+    merged: str
+    deployed: str
+    validated: str
+
+
+@dataclass(frozen=True)
 class PromotionView:
+    """One promotion. One that needs `attention` is printed in full (timeline chart,
+    findings, a short list of the responses it rests on); a compliant one is a row of the
+    compliant table, its findings in the HTML only (no chart: the steps line says the same
+    and a chart per promotion was most of the cost of building a big page)."""
+
     anchor: str
     ref: str  # project!iid
     project: str
@@ -148,15 +176,21 @@ class PromotionView:
     service: str
     verdict: str
     verdict_label: str
+    attention: bool
     merged_at: str
+    dates: RowDates  # for the one-row listing
     failing_rules: tuple[str, ...]
     unknown_rules: tuple[str, ...]
+    warnings: tuple[str, ...]  # "SH10: summary" for each warn finding
     lead_time: str
     timeline: tuple[TimelineRow, ...]
     timeline_svg: Markup | None
     findings: tuple[FindingView, ...]
-    hashes: tuple[HashRow, ...]
-    missing_hashes: tuple[str, ...]
+    evidence_cited: int  # raw responses the promotion rests on
+    hashes: tuple[HashRow, ...]  # the few listed (attention only)
+    missing_hashes: tuple[str, ...]  # listed ones no longer in the store
+    evidence_missing: int | None  # cited and no longer in the store; None: not looked up
+    evidence_unlisted: int  # cited, neither listed nor shown missing: in the bundle
 
 
 @dataclass(frozen=True)
@@ -231,13 +265,23 @@ class ServicePage:
     file_stem: str
     run: RunInfo
     summary: Summary
-    promotions: tuple[PromotionView, ...]
+    promotions: tuple[PromotionView, ...]  # chronological, attention or not
     drift: tuple[DriftView, ...]
     cut_offs: tuple[CutOffView, ...]
     trend_svg: Markup | None
     trend_weeks: int
     lead_time_svg: Markup | None
-    hashes_recorded: int
+    hashes_recorded: int  # response hashes cited, summed over the promotions
+    hashes_distinct: int  # distinct response hashes cited by the service's promotions
+    hashes_missing: int  # distinct ones looked up (attention only) and not in the store
+
+    @property
+    def attention(self) -> tuple[PromotionView, ...]:
+        return tuple(p for p in self.promotions if p.attention)
+
+    @property
+    def compliant(self) -> tuple[PromotionView, ...]:
+        return tuple(p for p in self.promotions if not p.attention)
 
 
 @dataclass(frozen=True)
@@ -291,6 +335,14 @@ def fmt_time(at: datetime | None) -> str:
     at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
     spec = "%Y-%m-%d %H:%M:%S" if at.second else "%Y-%m-%d %H:%M"
     return at.strftime(spec) + " UTC"
+
+
+def fmt_minute(at: datetime | None) -> str:
+    """`2026-11-18 10:00` (UTC, to the minute), for table cells whose header says UTC."""
+    if at is None:
+        return ""
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return at.strftime("%Y-%m-%d %H:%M")
 
 
 def fmt_hours(hours: float | None) -> str:
@@ -414,12 +466,15 @@ def _week(at: datetime) -> date:
 def weekly_counts(results: Iterable[PromotionResult]) -> list[charts.WeekCounts]:
     """Per ISO week (Monday) with any promotion, the verdict counts, oldest first; weeks in
     between with no promotion are shown as empty so the axis is true to time."""
+    return _weekly((activity_time(r), r.verdict) for r in results)
+
+
+def _weekly(points: Iterable[tuple[datetime | None, Verdict]]) -> list[charts.WeekCounts]:
     buckets: dict[date, Counter[str]] = {}
-    for result in results:
-        at = activity_time(result)
+    for at, verdict in points:
         if at is None:
             continue
-        buckets.setdefault(_week(at), Counter())[result.verdict.value] += 1
+        buckets.setdefault(_week(at), Counter())[verdict.value] += 1
     if not buckets:
         return []
     last = max(buckets)
@@ -544,16 +599,28 @@ def _cut_offs(rows: Sequence[dict[str, Any]], gitlab_url: str) -> tuple[CutOffVi
     )
 
 
+def needs_attention(result: PromotionResult) -> bool:
+    """Anything short of a clean compliant promotion: a verdict other than compliant, or a
+    finding that failed or could not be established (a compliant verdict has neither, but
+    the page must not rely on the verdict alone to hide one)."""
+    return result.verdict is not Verdict.COMPLIANT or any(
+        f.status in (Status.FAIL, Status.UNKNOWN) for f in result.findings
+    )
+
+
 def _promotion_view(
     n: int,
     result: PromotionResult,
     gitlab_url: str,
-    hashes: PromotionEvidenceHashes,
+    hashes: Sequence[str],
+    lookup: ResponseLookup,
 ) -> PromotionView:
     mr = result.mr
     anchor = _anchor(n, mr.project, mr.iid)
+    attention = needs_attention(result)
     rows = []
     points = []
+    deployed: datetime | None = None
     for step, finding, link in step_times(result):
         status = finding.status.value if finding else Status.UNKNOWN.value
         rows.append(
@@ -566,7 +633,22 @@ def _promotion_view(
             )
         )
         points.append(charts.TimelinePoint(step.label, link.at if link else None, status))
-    svg = charts.timeline_svg(points, f"tl-{anchor}")
+        if step.rule == "SH08" and link is not None:
+            deployed = link.at
+    key = (mr.project, mr.iid, result.service)
+    listed: PromotionEvidenceHashes
+    svg = None
+    if attention:
+        svg = charts.timeline_svg(points, f"tl-{anchor}")
+        cited_ids = {
+            str(e.id)
+            for f in result.findings
+            if f.status in (Status.FAIL, Status.UNKNOWN)
+            for e in f.evidence
+        }
+        listed = lookup.listing(key, hashes, limit=MAX_LISTED_RESPONSES, cited_ids=cited_ids)
+    else:
+        listed = ResponseLookup.counted(key, hashes)
     return PromotionView(
         anchor=anchor,
         ref=f"{mr.project}!{mr.iid}",
@@ -577,9 +659,18 @@ def _promotion_view(
         service=result.service,
         verdict=result.verdict.value,
         verdict_label=VERDICT_LABELS[result.verdict],
+        attention=attention,
         merged_at=fmt_time(merged_time(result)),
+        dates=RowDates(
+            fmt_minute(merged_time(result)),
+            fmt_minute(deployed),
+            fmt_minute(validated_time(result)),
+        ),
         failing_rules=tuple(f.rule for f in result.findings if f.status is Status.FAIL),
         unknown_rules=tuple(f.rule for f in result.findings if f.status is Status.UNKNOWN),
+        warnings=tuple(
+            f"{f.rule}: {f.summary}" for f in result.findings if f.status is Status.WARN
+        ),
         lead_time=fmt_hours(lead_time_hours(result)),
         timeline=tuple(rows),
         timeline_svg=Markup(svg) if svg else None,  # matplotlib escaped its text
@@ -594,28 +685,43 @@ def _promotion_view(
             )
             for f in result.findings
         ),
+        evidence_cited=listed.cited,
         hashes=tuple(
             HashRow(r.sha256, r.method, r.url, r.status, fmt_time(r.fetched_at), r.size)
-            for r in hashes.records
+            for r in listed.records
         ),
-        missing_hashes=hashes.missing,
+        missing_hashes=listed.missing,
+        evidence_missing=listed.missing_total,
+        evidence_unlisted=listed.unlisted,
     )
 
 
-def _history(store: ReportStore, run_id: int) -> list[PromotionResult]:
+@dataclass(frozen=True)
+class _HistoryPoint:
+    """What the weekly trend needs of a promotion: a week and a verdict, not its findings
+    (a year of runs would otherwise sit in memory while the pages render)."""
+
+    service: str
+    at: datetime | None
+    verdict: Verdict
+
+
+def _history(store: ReportStore, run_id: int, current: Report) -> list[_HistoryPoint]:
     """Every promotion of this run and of the earlier finished runs, each (MR, service) once
     with its latest verdict: the data behind the weekly trend. Later runs are left out so a
     report of an old run reads the same whenever it is rendered."""
-    latest: dict[tuple[str, int, str], PromotionResult] = {}
+    latest: dict[tuple[str, int, str], _HistoryPoint] = {}
     runs = sorted(
         int(r["id"])
         for r in store.runs()
-        if int(r["id"]) == run_id
-        or (int(r["id"]) < run_id and r["status"] in ("complete", "incomplete"))
+        if int(r["id"]) < run_id and r["status"] in ("complete", "incomplete")
     )
-    for rid in runs:
-        for result in store.report(rid).promotions:
-            latest[(result.mr.project, result.mr.iid, result.service)] = result
+    for rid in [*runs, run_id]:
+        report = current if rid == run_id else store.report(rid)
+        for result in report.promotions:
+            latest[(result.mr.project, result.mr.iid, result.service)] = _HistoryPoint(
+                result.service, activity_time(result), result.verdict
+            )
     return list(latest.values())
 
 
@@ -625,8 +731,9 @@ def _svg_markup(svg: str | None) -> Markup | None:
 
 
 @dataclass(frozen=True)
-class _Loaded:
-    """What every page of one run is built from, read from the store once."""
+class RunData:
+    """What every page of one run is built from, read from the store once (`load_run`) and
+    shared by the index and the service pages."""
 
     run: RunInfo
     report: Report
@@ -634,30 +741,42 @@ class _Loaded:
     services: tuple[str, ...]
     stems: dict[str, str]
     cut_offs: tuple[CutOffView, ...]
-    history: tuple[PromotionResult, ...]
+    by_service: dict[str, tuple[PromotionResult, ...]]  # the run's promotions, chronological
+    history: dict[str, tuple[_HistoryPoint, ...]]  # by service
 
 
-def _load(store: ReportStore, run_id: int, generated_at: datetime | None) -> _Loaded:
+def _by_service(points: Iterable[_HistoryPoint]) -> dict[str, tuple[_HistoryPoint, ...]]:
+    grouped: dict[str, list[_HistoryPoint]] = {}
+    for point in points:
+        grouped.setdefault(point.service, []).append(point)
+    return {service: tuple(group) for service, group in grouped.items()}
+
+
+def load_run(store: ReportStore, run_id: int, generated_at: datetime | None = None) -> RunData:
+    """Read run `run_id` for its pages; `generated_at` (default now) is stamped on them."""
     generated = (generated_at or datetime.now(UTC)).replace(microsecond=0)
     run = _run_info(_run_row(store, run_id), generated)
     report = store.report(run_id)
     services = list(run.services)
+    grouped: dict[str, list[PromotionResult]] = {}
     for result in report.promotions:
         if result.service not in services:
             services.append(result.service)
+        grouped.setdefault(result.service, []).append(result)
     extras = store.extras(run_id)
-    return _Loaded(
+    return RunData(
         run=run,
         report=report,
         extras=extras,
         services=tuple(services),
         stems=file_stems(services),
         cut_offs=_cut_offs(extras["cut_offs"], run.gitlab_url),
-        history=tuple(_history(store, run_id)),
+        by_service={s: tuple(sorted(rs, key=_chronological)) for s, rs in grouped.items()},
+        history=_by_service(_history(store, run_id, report)),
     )
 
 
-def _drift(loaded: _Loaded, service: str) -> tuple[DriftView, ...]:
+def _drift(loaded: RunData, service: str) -> tuple[DriftView, ...]:
     gitlab_url = loaded.run.gitlab_url
     return tuple(
         DriftView(
@@ -673,57 +792,85 @@ def _drift(loaded: _Loaded, service: str) -> tuple[DriftView, ...]:
     )
 
 
+def _service_page(
+    store: ReportStore, loaded: RunData, service: str, lookup: ResponseLookup
+) -> ServicePage:
+    results = loaded.by_service.get(service, ())
+    cited = cited_hashes(store, loaded.run.run_id, service)
+    drift = _drift(loaded, service)
+    views = tuple(
+        _promotion_view(
+            n,
+            result,
+            loaded.run.gitlab_url,
+            cited.get((result.mr.project, result.mr.iid, result.service), ()),
+            lookup,
+        )
+        for n, result in enumerate(results, start=1)
+    )
+    weeks = _weekly((p.at, p.verdict) for p in loaded.history.get(service, ()))
+    leads = [h for h in (lead_time_hours(r) for r in results) if h is not None]
+    stem = loaded.stems[service]
+    return ServicePage(
+        service=service,
+        file_stem=stem,
+        run=loaded.run,
+        summary=_summary(results, len(drift), len(loaded.cut_offs)),
+        promotions=views,
+        drift=drift,
+        cut_offs=loaded.cut_offs,
+        trend_svg=_svg_markup(charts.trend_svg(weeks, f"trend-{stem}")),
+        trend_weeks=len(weeks),
+        lead_time_svg=_svg_markup(charts.lead_time_svg(leads, f"lead-{stem}")),
+        hashes_recorded=sum(v.evidence_cited for v in views),
+        hashes_distinct=len({sha for hashes in cited.values() for sha in hashes}),
+        hashes_missing=len(
+            lookup.missing(
+                sha
+                for v in views
+                if v.attention
+                for sha in cited.get((v.project, v.iid, v.service), ())
+            )
+        ),
+    )
+
+
+def iter_service_pages(
+    store: ReportStore,
+    run_id: int,
+    *,
+    generated_at: datetime | None = None,
+    loaded: RunData | None = None,
+) -> Iterator[ServicePage]:
+    """One page per service the run covered (also those with no promotion), in the run's
+    service order, built one at a time so that a caller rendering them holds one service's
+    page, not all of them."""
+    loaded = loaded or load_run(store, run_id, generated_at)
+    lookup = ResponseLookup(store)
+    for service in loaded.services:
+        yield _service_page(store, loaded, service, lookup)
+
+
 def build_service_pages(
     store: ReportStore, run_id: int, *, generated_at: datetime | None = None
 ) -> list[ServicePage]:
-    """One page per service the run covered (also those with no promotion), in the run's
-    service order. `generated_at` (default now) is the only input not from the store."""
-    loaded = _load(store, run_id, generated_at)
-    index: EvidenceIndex = build_evidence_index(store, run_id)
-    pages = []
-    for service in loaded.services:
-        results = sorted(
-            (p for p in loaded.report.promotions if p.service == service), key=_chronological
-        )
-        drift = _drift(loaded, service)
-        views = tuple(
-            _promotion_view(
-                n,
-                result,
-                loaded.run.gitlab_url,
-                index.for_promotion((result.mr.project, result.mr.iid, result.service)),
-            )
-            for n, result in enumerate(results, start=1)
-        )
-        weeks = weekly_counts(p for p in loaded.history if p.service == service)
-        leads = [h for h in (lead_time_hours(r) for r in results) if h is not None]
-        stem = loaded.stems[service]
-        pages.append(
-            ServicePage(
-                service=service,
-                file_stem=stem,
-                run=loaded.run,
-                summary=_summary(results, len(drift), len(loaded.cut_offs)),
-                promotions=views,
-                drift=drift,
-                cut_offs=loaded.cut_offs,
-                trend_svg=_svg_markup(charts.trend_svg(weeks, f"trend-{stem}")),
-                trend_weeks=len(weeks),
-                lead_time_svg=_svg_markup(charts.lead_time_svg(leads, f"lead-{stem}")),
-                hashes_recorded=sum(len(v.hashes) + len(v.missing_hashes) for v in views),
-            )
-        )
-    return pages
+    """Every service's page (see `iter_service_pages`). `generated_at` (default now) is the
+    only input not from the store."""
+    return list(iter_service_pages(store, run_id, generated_at=generated_at))
 
 
 def build_index_page(
-    store: ReportStore, run_id: int, *, generated_at: datetime | None = None
+    store: ReportStore,
+    run_id: int,
+    *,
+    generated_at: datetime | None = None,
+    loaded: RunData | None = None,
 ) -> IndexPage:
     """The page across the run's services, linking each service's HTML and PDF."""
-    loaded = _load(store, run_id, generated_at)
+    loaded = loaded or load_run(store, run_id, generated_at)
     rows = []
     for service in loaded.services:
-        results = [p for p in loaded.report.promotions if p.service == service]
+        results = loaded.by_service.get(service, ())
         stem = loaded.stems[service]
         summary = _summary(results, len(_drift(loaded, service)), len(loaded.cut_offs))
         rows.append(ServiceRow(service, f"{stem}.html", f"{stem}.pdf", summary))
@@ -734,7 +881,12 @@ def build_index_page(
             loaded.report.promotions, len(loaded.extras["drift"]), len(loaded.cut_offs)
         ),
         cut_offs=loaded.cut_offs,
-        trend_svg=_svg_markup(charts.trend_svg(weekly_counts(loaded.history), "trend-all")),
+        trend_svg=_svg_markup(
+            charts.trend_svg(
+                _weekly((p.at, p.verdict) for ps in loaded.history.values() for p in ps),
+                "trend-all",
+            )
+        ),
     )
 
 
@@ -765,8 +917,16 @@ def stylesheet() -> Markup:
     return Markup(text)  # our shipped stylesheet, not data
 
 
-def render_service(page: ServicePage) -> str:
-    return environment().get_template("service.html.j2").render(page=page, css=stylesheet())
+def render_service(page: ServicePage, *, for_print: bool = False) -> str:
+    """The service page: for a browser (default), or `for_print` the text the PDF is laid
+    out from, which leaves out the compliant promotions' details (a row each is printed)."""
+    return "".join(iter_service_html(page, for_print=for_print))
+
+
+def iter_service_html(page: ServicePage, *, for_print: bool = False) -> Iterator[str]:
+    """`render_service` in pieces, to write a big page without holding all of it."""
+    template = environment().get_template("service.html.j2")
+    return template.generate(page=page, css=stylesheet(), for_print=for_print)
 
 
 def render_index(page: IndexPage) -> str:

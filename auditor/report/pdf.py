@@ -1,8 +1,10 @@
 """PDF reports: the service report's own HTML, laid out on paper by WeasyPrint.
 
-The PDF is rendered from exactly the HTML a browser gets, so the two cannot disagree; the
-stylesheet's `@page` and `@media print` rules add page numbers, keep table rows whole and
-headings with what follows.
+The PDF is rendered from the same template, page context and stylesheet as the HTML a
+browser gets (`render_service(page, for_print=True)`), so the two cannot disagree; the print
+rendering only leaves out the compliant promotions' rule-by-rule details, which a browser
+shows behind each one's row and paper prints as the row alone. The stylesheet's `@page` and
+`@media print` rules add page numbers, keep table rows whole and headings with what follows.
 
 WeasyPrint fetches whatever a document references (images, stylesheets, fonts) through its
 URL fetcher. Ours refuses everything but `data:` URLs: the report must load nothing, and a
