@@ -37,7 +37,7 @@ from auditor.derive import bases, cut_off_pattern, release_job_pattern
 from auditor.evidence import Commit, Deployment, MRRef, Pipeline, Unavailable
 from auditor.gaps import Gap
 from auditor.gitlab.source import GitLabSource, GitLabUnusable, gitlab_time
-from auditor.lineage import picked_from, reverted
+from auditor.lineage import picked_from, reverted, same_sha
 
 # MRs whose picks reach staging in the window were merged not long before it.
 MR_LOOKBACK = timedelta(days=30)
@@ -404,8 +404,16 @@ class Discoverer:
         return upto if isinstance(upto, Unavailable) else {c.id for c in upto}
 
     def _owner(self, service: Service, sha: str) -> MRRef | None | Unavailable:
-        """The merged MR (into the default branch) that a picked commit belongs to: one
-        lookup per commit, answered from the store once known."""
+        """The merged MR (into the default branch) that a picked commit belongs to: the one
+        whose merge or squash commit it is, from the list of recently merged MRs read once
+        per service; else one lookup per commit, answered from the store once known."""
+        merged = self._merged_mrs(service)
+        if not isinstance(merged, Unavailable):
+            for m in merged:
+                if any(
+                    own and same_sha(own, sha) for own in (m.merge_commit_sha, m.squash_commit_sha)
+                ):
+                    return m
         mrs = self.src.commit_merge_requests(service.project, sha)
         if isinstance(mrs, Unavailable):
             return mrs

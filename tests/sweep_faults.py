@@ -61,10 +61,23 @@ def by_the_book(org: Org) -> None:
 
 
 def matrix_world() -> World:
-    """The smallest world that makes a sweep read every family once: one compliant
-    promotion. A clean sweep of it exits 0, so any fault must show as 3 or 4."""
+    """The smallest world that makes a sweep read every family once: two compliant
+    promotions, the second picked by hand from the MR's own commit (not its merge commit), so
+    only GitLab's "MRs of this commit" says whose pick it is. A clean sweep of it exits 0, so
+    any fault must show as 3 or 4."""
     org = standard_org()
     by_the_book(org)
+    at = T0 + td(hours=2)
+    mr = hotfix(org, "vemo-core", "Retry tariff sync", at)
+    org.projects["vemo-core"].cherry_pick(
+        mr,
+        org.rm,
+        at + td(minutes=30),
+        style="custom",
+        message=f"Retry tariff sync\n\n(cherry picked from commit {mr.commit_shas[-1]})",
+    )
+    flow = release_flow(org, "vemo-core", at + td(minutes=40))
+    validate(org, mr, "vemo-core", flow.finished_at + td(minutes=10))
     return org.world
 
 

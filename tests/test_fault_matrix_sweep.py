@@ -46,7 +46,10 @@ def clean(sim: Sim, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     sim.clear()
     code, doc, _ = sim.sweep(db)
     assert code == 0
-    assert [(p["mr"]["iid"], p["verdict"]) for p in doc["promotions"]] == [(1, "compliant")]
+    assert [(p["mr"]["iid"], p["verdict"]) for p in doc["promotions"]] == [
+        (1, "compliant"),
+        (2, "compliant"),
+    ]
     assert doc["gaps"] == [] and doc["coverage"]["status"] == "complete"
     with EvidenceStore(db) as store:
         assert store.runs()[0]["status"] == "complete"
@@ -124,7 +127,10 @@ def test_a_rejected_token_part_way_is_exit_4_and_an_incomplete_run(
         sim.clear()
     assert code == 4
     assert any("rejected the token" in g["reason"] for g in doc["gaps"])
-    assert [(p["mr"]["iid"], p["verdict"]) for p in doc["promotions"]] == [(1, "incomplete")]
+    assert [(p["mr"]["iid"], p["verdict"]) for p in doc["promotions"]] == [
+        (1, "incomplete"),
+        (2, "incomplete"),
+    ]
     with EvidenceStore(tmp_path / "a.db") as store:
         assert store.runs()[0]["status"] == "incomplete"
     assert sim.signoff(tmp_path / "a.db").exit_code == 3

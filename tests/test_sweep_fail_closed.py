@@ -113,7 +113,8 @@ def test_one_unreadable_endpoint_never_gives_exit_0_with_fewer_promotions(
 
 # -- a failed ownership lookup ----------------------------------------------------------------
 def _custom_pick_world() -> Any:
-    """vemo-core!1 picked with a message of its own: a trailer, but not the MR's title, so
+    """vemo-core!1 picked with a message of its own: a trailer naming the MR's own commit (not
+    its merge commit, which the list of merged MRs would show), and not the MR's title, so
     only GitLab's "MRs of this commit" can say whose pick it is."""
     org = standard_org()
     mr = hotfix(org, "vemo-core", "Fix charger session timeout", T0)
@@ -122,7 +123,7 @@ def _custom_pick_world() -> Any:
         org.rm,
         T0 + td(minutes=30),
         style="custom",
-        message=f"Hotfix: sessions time out\n\n(cherry picked from commit {mr.merge_commit_sha})",
+        message=f"Hotfix: sessions time out\n\n(cherry picked from commit {mr.commit_shas[-1]})",
     )
     flow = release_flow(org, "vemo-core", T0 + td(minutes=40))
     validate(org, mr, "vemo-core", flow.finished_at + td(minutes=10))
