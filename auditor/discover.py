@@ -207,18 +207,23 @@ class Discoverer:
             and (p.updated_at is None or p.updated_at >= self.window.start)
         ]
 
-    def _prefetch(self, path: str, pipelines: Sequence[Pipeline]) -> None:
-        """Read the jobs and trigger jobs of `pipelines` side by side; the answers are kept
-        by the source, so the loops below (and the collector) find them read."""
-        if self.concurrency < 2 or len(pipelines) < 2:
+    def _parallel(self, read: Callable[[Any], object], items: Sequence[Any]) -> None:
+        """Ask GitLab for what the loops after it will ask, side by side: the source keeps
+        each answer, so they (and the collector) find it read. The same requests are made at
+        every concurrency, only not one after another."""
+        if self.concurrency < 2 or len(items) < 2:
             return
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="prefetch") as pool:
+            list(pool.map(read, items))
+
+    def _prefetch(self, path: str, pipelines: Sequence[Pipeline]) -> None:
+        """The jobs and trigger jobs of `pipelines`, read side by side."""
 
         def read(p: Pipeline) -> None:
             self.src.pipeline_jobs(path, p.id, p.updated_at)
             self.src.pipeline_bridges(path, p.id, p.updated_at)
 
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="prefetch") as pool:
-            list(pool.map(read, pipelines))
+        self._parallel(read, pipelines)
 
     def _cut_offs(self, found: Discovery) -> list[CutOff]:
         path = self.settings.orchestration_project
@@ -302,6 +307,8 @@ class Discoverer:
         carried: set[int] = set()
         unknown: set[int] = set()
         based = bases(deployments, None if isinstance(previous, Unavailable) else previous)
+        pairs = [(base.sha, d.sha) for d in deployments if (base := based[d.id]) is not None]
+        self._parallel(lambda pair: self.src.compare(path, *pair), pairs)
         for d in deployments:
             base = based[d.id]
             if base is None:

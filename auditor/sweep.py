@@ -363,19 +363,23 @@ class Sweep:
         """Drop (service, MR) pairs whose MR changes none of the service's `paths`: a
         monorepo pick rides along in every service's deployment, but only the services it
         touches are promoted (the same rule as `auditor check`)."""
-        kept, skipped = [], []
-        for target in targets:
+
+        def touched(target: tuple[str, str, int]) -> bool:
             service, project, iid = target
             patterns = self.settings.services[service].paths
-            if patterns:
-                try:
-                    changed = changed_paths(self.src, self.src.merge_request(project, iid))
-                except Exception:  # noqa: BLE001 - audited anyway; collection names the failure
-                    changed = None
-                if changed is not None and not touches(changed, patterns):
-                    skipped.append(target)
-                    continue
-            kept.append(target)
+            if not patterns:
+                return True
+            try:
+                changed = changed_paths(self.src, self.src.merge_request(project, iid))
+            except Exception:  # noqa: BLE001 - audited anyway; collection names the failure
+                return True
+            return changed is None or touches(changed, patterns)
+
+        # the MRs' changes are read side by side; the order of the targets is kept
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="paths") as pool:
+            verdicts = list(pool.map(touched, targets))
+        kept = [t for t, keep in zip(targets, verdicts, strict=True) if keep]
+        skipped = [t for t, keep in zip(targets, verdicts, strict=True) if not keep]
         return kept, skipped
 
     def _tick(self, service: str) -> None:
