@@ -612,8 +612,10 @@ def render(source_db: Path, workdir: Path, count: int, pdf: bool) -> dict[str, A
 
 # -- the stages -------------------------------------------------------------------------------
 def figure_from(stage: Stage, concurrency: int, latency: float, measured: bool, how: str) -> Figure:
-    model = stage.auditor_cpu_seconds + stage.simulator_seconds
-    model += stage.requests * latency / concurrency
+    """A sweep's wall figure; `stage` is that sweep (measured) or the default-concurrency
+    sweep its model starts from (computed)."""
+    waiting = stage.requests * latency / DEFAULT_CONCURRENCY
+    model = max(0.0, stage.wall_seconds - waiting) + stage.requests * latency / concurrency
     return Figure(
         seconds=stage.wall_seconds if measured else model,
         measured=measured,
@@ -623,14 +625,14 @@ def figure_from(stage: Stage, concurrency: int, latency: float, measured: bool, 
         latency=latency,
         latency_bound_seconds=stage.requests * latency / concurrency,
         model_seconds=model,
-        auditor_cpu_seconds=stage.auditor_cpu_seconds,
-        peak_rss_bytes=stage.peak_rss_bytes,
+        auditor_cpu_seconds=stage.auditor_cpu_seconds if measured else None,
+        peak_rss_bytes=stage.peak_rss_bytes if measured else None,
     )
 
 
 MODEL_HOW = (
-    "computed: auditor CPU time + simulator answering time (both measured in the cold sweep "
-    "at default concurrency) + requests x latency / concurrency"
+    "computed: the default-concurrency cold sweep's measured wall minus its latency bound "
+    "(the time it did not spend waiting on latency), plus requests x latency / concurrency"
 )
 
 
@@ -790,20 +792,20 @@ def measure_naive(
     scale = len(targets) / sampled
     requests = sum(r.requests for r in runs) * scale
     cpu = sum(r.auditor_cpu_seconds for r in runs) * scale
-    sim = sum(r.simulator_seconds for r in runs) * scale
+    wall = sum(r.wall_seconds for r in runs) * scale
     promotions = sum(r.promotions for r in runs) * scale
     fams: Counter[str] = Counter()
     for r in runs:
         fams.update(r.by_family)
     complete = sampled == len(targets)
     how = (
-        "computed: auditor CPU + simulator time of every MR's check at 0 latency (measured) "
-        "+ requests x latency"
+        "computed: the wall time of every MR's check at 0 latency (measured) + requests x "
+        "latency (one after the other, so the latencies add up)"
         if complete
         else f"computed: checks of {sampled} of {len(targets)} MRs (spread over the window) "
-        "measured at 0 latency and scaled up; CPU + simulator time + requests x latency"
+        "measured at 0 latency and scaled up: their wall time + requests x latency"
     )
-    seconds = cpu + sim + requests * latency
+    seconds = wall + requests * latency
     out["sweep"]["naive"] = dataclasses.asdict(
         Figure(
             seconds=seconds,
@@ -864,13 +866,31 @@ def measure_rate_limit(
 ) -> None:
     """A cold sweep under an enforced limit of `limit` requests a minute, of a world sized
     so the sweep needs about 1.5 minutes' worth of requests (a full-size sweep would take
-    far longer than the budget)."""
+    far longer than the budget). The size is calibrated: guessed from the large world's
+    requests per promotion, then corrected once from an unlimited sweep of the guess."""
     big = out["world"]
     per_promotion = out["requests"]["sweep_cold"]["per_promotion"]
-    n = max(5, min(big["promotions"], round(1.5 * limit / max(per_promotion, 1.0))))
-    noise = round(big["noise_pipelines"] * n / big["promotions"])
-    log(f"rate limit {limit}/min: synthetic_world({n}, noise_pipelines={noise})")
-    world = synthetic_world(n, noise_pipelines=noise)
+    wanted = 1.5 * limit
+
+    def sized(n: int) -> tuple[World, int]:
+        n = max(5, min(big["promotions"], n))
+        noise = round(big["noise_pipelines"] * n / big["promotions"])
+        log(f"rate limit {limit}/min: synthetic_world({n}, noise_pipelines={noise})")
+        return synthetic_world(n, noise_pipelines=noise), noise
+
+    n = round(wanted / max(per_promotion, 1.0))
+    world, noise = sized(n)
+    served = Served(world, world.services_config, workdir)  # type: ignore[attr-defined]
+    try:
+        served.reset(0.0)
+        trial = auditor_run(
+            served, sweep_args(world, workdir / "calibrate.db", DEFAULT_CONCURRENCY), "calibrate"
+        )
+    finally:
+        served.stop()
+    if trial.requests < 1.2 * limit and n < big["promotions"]:
+        n = math.ceil(n * wanted / max(1, trial.requests))
+        world, noise = sized(n)
     served = Served(world, world.services_config, workdir)  # type: ignore[attr-defined]
     try:
         served.reset(latency, rate_limit=limit)
@@ -879,16 +899,17 @@ def measure_rate_limit(
         )
     finally:
         served.stop()
+    n = len(world.expect["promotions"])  # type: ignore[attr-defined]
     answered = stage.requests - stage.statuses.get("429", 0)
     out["rate_limit"] = {
         "limit_per_minute": limit,
-        "world_promotions": len(world.expect["promotions"]),  # type: ignore[attr-defined]
+        "world_promotions": n,
         "world_noise_pipelines": noise,
         "requests": stage.requests,
         "responses_429": stage.statuses.get("429", 0),
         "wall_seconds": stage.wall_seconds,
         "bound_seconds": answered / limit * 60,
-        "limit_reached": answered > limit * 0.9,
+        "limit_reached": answered > limit,
         "latency_seconds": latency,
     }
     if n < big["promotions"]:
@@ -1195,7 +1216,7 @@ def sections(r: dict[str, Any]) -> list[Section]:
     out.append(
         Section(
             f"Under a rate limit of {rl['limit_per_minute']}/min",
-            ["world", "requests", "429s", "wall", "requests / limit"],
+            ["world", "requests", "429s", "wall", "answered requests / limit"],
             [
                 [
                     f"{rl['world_promotions']} promotions",
