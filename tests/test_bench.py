@@ -117,9 +117,11 @@ def test_rerun_rate_limit_renders_and_memory_are_measured(results: dict) -> None
 
 def test_markdown_section_is_written_between_the_markers(results: dict, tmp_path: Path) -> None:
     doc = tmp_path / "performance.md"
-    doc.write_text(f"# P\n\n{bench.DOC_START}\nold\n{bench.DOC_END}\nafter\n", encoding="utf-8")
+    doc.write_text(
+        f"# P\n\n{bench.DOC_START}\nstale figures\n{bench.DOC_END}\nafter\n", encoding="utf-8"
+    )
     bench.update_doc(results, doc)
     text = doc.read_text(encoding="utf-8")
-    assert "old" not in text and text.endswith(f"{bench.DOC_END}\nafter\n")
+    assert "stale figures" not in text and text.endswith(f"{bench.DOC_END}\nafter\n")
     assert "#### Targets" in text and results["machine"]["date"] in text
     assert "| --concurrency 4 |" in text
