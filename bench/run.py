@@ -28,7 +28,6 @@ import os
 import platform
 import re
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -93,7 +92,6 @@ class Machine:
     cpus_usable: int
     memory_bytes: int | None
     load_average: tuple[float, float, float]
-    hostname: str
     date: str
     auditor_commit: str
 
@@ -187,7 +185,6 @@ def machine() -> Machine:
         cpus_usable=usable,
         memory_bytes=memory,
         load_average=os.getloadavg(),
-        hostname=socket.gethostname(),
         date=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         auditor_commit=commit,
     )
