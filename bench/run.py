@@ -28,6 +28,7 @@ import os
 import platform
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -688,6 +689,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         measure_naive(served, out, budget, latency, final=True)
     finally:
         served.stop()
+        shutil.rmtree(world.root, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
     out["requests"]["lower_bound_per_promotion"] = bound["per_promotion"]
     out["memory"] = {
         "largest_sweep_peak_rss_bytes": max(
@@ -753,6 +756,7 @@ def measure_checks(served: Served, out: dict[str, Any]) -> None:
         (run,), _ = checks(book, module.TARGETS[:1], "checks-book")
     finally:
         book.stop()
+        shutil.rmtree(book.world.root, ignore_errors=True)
     out["checks"]["by_the_book"] = dataclasses.asdict(run)
 
 
@@ -889,8 +893,10 @@ def measure_rate_limit(
         )
     finally:
         served.stop()
-    if trial.requests < 1.2 * limit and n < big["promotions"]:
+    too_few = trial.requests < 1.2 * limit and n < big["promotions"]
+    if too_few or trial.requests > 2.5 * limit:  # too many: minutes over the budget
         n = math.ceil(n * wanted / max(1, trial.requests))
+        shutil.rmtree(world.root, ignore_errors=True)
         world, noise = sized(n)
     served = Served(world, world.services_config, workdir)  # type: ignore[attr-defined]
     try:
@@ -900,6 +906,7 @@ def measure_rate_limit(
         )
     finally:
         served.stop()
+        shutil.rmtree(world.root, ignore_errors=True)
     n = len(world.expect["promotions"])  # type: ignore[attr-defined]
     answered = stage.requests - stage.statuses.get("429", 0)
     out["rate_limit"] = {
