@@ -734,6 +734,33 @@ def measure_sweeps(served: Served, out: dict[str, Any], latency: float) -> None:
         "wall_fraction": rerun.wall_seconds / max(1e-9, cold.wall_seconds),
         "by_family": rerun.by_family,
     }
+    # Figures of a sweep that got the answers wrong would mean nothing: say so if it did.
+    out["correctness"] = {
+        name: verdict_mismatches(world, served.workdir / f"{name}.out")
+        for name in ("cold-4", "rerun-4")
+    }
+
+
+def verdict_mismatches(world: World, report: Path) -> list[str]:
+    """Promotions whose verdict in a sweep's JSON report differs from what the world
+    expects (missing or extra ones included); empty when the sweep got them all right."""
+    expected = {
+        f"{p['project']}!{p['iid']} {p['service']}": p["verdict"]
+        for p in world.expect["promotions"]  # type: ignore[attr-defined]
+    }
+    try:
+        doc = json.loads(report.read_text(encoding="utf-8"))
+        found = {
+            f"{p['mr']['project']}!{p['mr']['iid']} {p['service']}": p["verdict"]
+            for p in doc["promotions"]
+        }
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [f"the report could not be read: {exc}"]
+    return [
+        f"{key}: expected {expected.get(key)}, got {found.get(key)}"
+        for key in sorted(set(expected) | set(found))
+        if expected.get(key) != found.get(key)
+    ]
 
 
 def measure_checks(served: Served, out: dict[str, Any]) -> None:
@@ -1296,10 +1323,22 @@ def sections(r: dict[str, Any]) -> list[Section]:
             [
                 f"peak memory of the largest sweep: "
                 f"{_mb(r['memory']['largest_sweep_peak_rss_bytes'])}",
+                *correctness_lines(r),
                 *r["notes"],
             ],
         )
     )
+    return out
+
+
+def correctness_lines(r: dict[str, Any]) -> list[str]:
+    out = []
+    for name, wrong in r.get("correctness", {}).items():
+        if wrong:
+            shown = "; ".join(wrong[:3]) + (" ..." if len(wrong) > 3 else "")
+            out.append(f"WARNING: sweep {name} got {len(wrong)} verdicts wrong: {shown}")
+        else:
+            out.append(f"sweep {name}: every verdict as the world expects")
     return out
 
 

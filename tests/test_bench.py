@@ -4,6 +4,7 @@ requests to the simulator (no timing is asserted: CI machines are shared and noi
 from __future__ import annotations
 
 import json
+import types
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ FIGURE_KEYS = {
     "memory",
     "targets",
     "notes",
+    "correctness",
     "stages",
     "naive_runs",
     "elapsed_seconds",
@@ -113,6 +115,8 @@ def test_rerun_rate_limit_renders_and_memory_are_measured(results: dict) -> None
         assert row["pdf_pages"] >= 1 and row["pdf_bytes"] > 0 and row["html_bytes"] > 0
         assert row["pdf_peak_rss_bytes"] >= row["html_peak_rss_bytes"] > 0
     assert results["memory"]["largest_sweep_peak_rss_bytes"] > 0
+    # the figures are of sweeps that got every verdict the world expects
+    assert results["correctness"] == {"cold-4": [], "rerun-4": []}
 
 
 def test_markdown_section_is_written_between_the_markers(results: dict, tmp_path: Path) -> None:
@@ -125,3 +129,27 @@ def test_markdown_section_is_written_between_the_markers(results: dict, tmp_path
     assert "stale figures" not in text and text.endswith(f"{bench.DOC_END}\nafter\n")
     assert "#### Targets" in text and results["machine"]["date"] in text
     assert "| --concurrency 4 |" in text
+
+
+def test_a_sweep_that_gets_a_verdict_wrong_is_reported(tmp_path: Path) -> None:
+    world = types.SimpleNamespace(
+        expect={
+            "promotions": [{"project": "a/b", "iid": 1, "service": "s", "verdict": "compliant"}]
+        }
+    )
+    report = tmp_path / "sweep.json"
+    wrong = {"mr": {"project": "a/b", "iid": 1}, "service": "s", "verdict": "non_compliant"}
+    report.write_text(json.dumps({"promotions": [wrong]}), encoding="utf-8")
+    assert bench.verdict_mismatches(world, report) == [  # type: ignore[arg-type]
+        "a/b!1 s: expected compliant, got non_compliant"
+    ]
+    report.write_text(json.dumps({"promotions": []}), encoding="utf-8")
+    assert bench.verdict_mismatches(world, report) == [  # type: ignore[arg-type]
+        "a/b!1 s: expected compliant, got None"
+    ]
+
+
+def test_a_sample_cut_short_still_spans_the_window() -> None:
+    order = bench.spread(list(range(9)))
+    assert sorted(order) == list(range(9))
+    assert order[:3] == [0, 8, 4]  # oldest, newest, middle first
