@@ -180,6 +180,7 @@ class Sweep:
         self.settings = settings
         self.store = store
         self.concurrency = max(1, concurrency)
+        src.limit(self.concurrency)
         self.progress = progress or NoProgress()
         self.wall_clock = wall_clock
         self._flushed = 0

@@ -110,6 +110,42 @@ def test_second_sweep_of_an_unchanged_window_asks_little(
     assert second_requests < 0.10 * first_requests, (first_requests, second_requests)
 
 
+@pytest.fixture(scope="module")
+def small_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    yield from serve("synthetic_small", tmp_path_factory.mktemp("small"))
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_concurrency_bounds_requests_in_flight_and_changes_no_count(
+    small_world: Served, tmp_path: Path, concurrency: int
+) -> None:
+    """`--concurrency N`: at most N requests in flight, however the sweep splits its work
+    (three services, prefetched job lists and compares, promotions side by side), and the
+    same requests as one worker makes."""
+    world = small_world.world
+    window = world.expect["window"]  # type: ignore[attr-defined]
+    args = ["--from", window["from"], "--to", window["to"], "--format", "json"]
+    args += ["--now", world.now.isoformat()]
+
+    def run(db: Path, workers: int) -> tuple[dict, list, int]:
+        small_world.server.reset_counts()
+        result = small_world.run("sweep", *args, "--db", str(db), "--concurrency", str(workers))
+        asked = sorted((r.path, sorted(r.query.items())) for r in small_world.server.requests)
+        return json.loads(result.stdout), asked, small_world.server.max_in_flight
+
+    small_world.server.faults.latency = 0.01  # so that requests overlap when they can
+    try:
+        doc, asked, peak = run(tmp_path / "a.db", concurrency)
+    finally:
+        small_world.server.faults.latency = 0.0
+    assert peak <= concurrency
+    if concurrency > 1:
+        assert peak > 1, "nothing was asked side by side"
+    alone, asked_alone, _ = run(tmp_path / "b.db", 1)
+    assert asked == asked_alone
+    assert statuses(alone) == statuses(doc)
+
+
 def test_store_keeps_the_evidence_and_history_reads_it(long_world: Served, tmp_path: Path) -> None:
     db = tmp_path / "a.db"
     code, doc = sweep(long_world, db)

@@ -17,6 +17,7 @@ their owner (the MR's or pipeline's `updated_at`) is unchanged. Only `project()`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable
@@ -166,6 +167,8 @@ class GitLabSource:
         self._inflight: dict[tuple[Any, ...], threading.Lock] = {}
         self._lock = threading.Lock()
         self.cache_hits = 0
+        # at most this many requests in flight, however many threads ask (`limit`)
+        self._slots: threading.BoundedSemaphore | None = None
 
     # -- plumbing -------------------------------------------------------------------------
     def _key_lock(self, key: tuple[Any, ...]) -> threading.Lock:
@@ -251,9 +254,18 @@ class GitLabSource:
         return value
 
     # -- reading answers ------------------------------------------------------------------
+    def limit(self, concurrency: int) -> None:
+        """Keep at most `concurrency` requests in flight: `--concurrency` holds however the
+        work is split across threads (services, prefetches and promotions side by side)."""
+        self._slots = threading.BoundedSemaphore(max(1, concurrency))
+
+    def _request(self, url: str, query: dict[str, Any] | None) -> Any:
+        with self._slots or contextlib.nullcontext():
+            return self.gl.http_request("get", url, query_data=query)
+
     def _get(self, url: str, **query: Any) -> Raw:
         """One JSON answer (an object, or a list read as one page)."""
-        return json_of(self.gl.http_request("get", url, query_data=query))
+        return json_of(self._request(url, query))
 
     def _get_list(self, url: str, all_pages: bool = True, **query: Any) -> list[Raw]:
         """Every page of a list. python-gitlab follows only `Link: rel="next"`; GitLab
@@ -266,7 +278,7 @@ class GitLabSource:
         rows: list[Raw] = []
         asked: set[str] = set()
         while True:
-            response = self.gl.http_request("get", url, query_data=params)
+            response = self._request(url, params)
             page = json_of(response)
             if not isinstance(page, list):
                 raise Malformed(f"answer is {shapes.kind_of(page)}, expected a list")

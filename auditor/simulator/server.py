@@ -1524,6 +1524,9 @@ class SimulatorServer:
         self.requests: list[RecordedRequest] = []
         self.errors: list[str] = []  # tracebacks of requests the simulator itself failed
         self._requests_lock = threading.Lock()
+        # how many requests were being answered at once, at most (the client's concurrency)
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._connections: set[socket.socket] = set()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -1572,6 +1575,7 @@ class SimulatorServer:
         """Forget recorded requests and restart the fault counters and rate-limit window."""
         with self._requests_lock:
             self.requests.clear()
+            self.max_in_flight = self.in_flight
         self.fault_state.reset()
 
     # -- one request ------------------------------------------------------------------------
@@ -1589,6 +1593,16 @@ class SimulatorServer:
         return auth == f"Bearer {token}"
 
     def respond(self, method: str, target: str, headers: Any) -> Response:
+        with self._requests_lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return self._respond(method, target, headers)
+        finally:
+            with self._requests_lock:
+                self.in_flight -= 1
+
+    def _respond(self, method: str, target: str, headers: Any) -> Response:
         path, _, raw_query = target.partition("?")
         if self.faults.latency > 0:
             time.sleep(self.faults.latency)
