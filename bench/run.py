@@ -572,8 +572,10 @@ def _render_worker(db: str, run_id: int, pdf: bool) -> None:
         "html_bytes": len(html.encode()),
     }
     if pdf:
+        # what `auditor report` lays out: the print rendering of the same page, in which a
+        # compliant promotion is one row (auditor/report/site.py)
         start = time.perf_counter()
-        data = render_pdf(html, fetcher=LocalOnlyFetcher()) or b""
+        data = render_pdf(render_service(page, for_print=True), fetcher=LocalOnlyFetcher()) or b""
         out["pdf_seconds"] = time.perf_counter() - start
         out["pdf_peak_rss_bytes"] = rss_of(resource.getrusage(resource.RUSAGE_SELF))
         out["pdf_bytes"] = len(data)
