@@ -17,6 +17,7 @@ GitLab itself could not be used), so "nothing found" only ever means "nothing th
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import threading
 import time
@@ -387,6 +388,10 @@ class Sweep:
         self.progress.advance("discover", service)
 
 
+# Values that hold nothing further: not walked into.
+_LEAVES = (str, int, float, bool, datetime, type(None))
+
+
 def unavailable_in(value: object) -> list[Unavailable]:
     """Every `Unavailable` inside collected evidence (dataclasses, tuples, lists, dict
     values), in field order: what GitLab did not give for this promotion."""
@@ -394,15 +399,22 @@ def unavailable_in(value: object) -> list[Unavailable]:
     stack: list[object] = [value]
     while stack:
         item = stack.pop()
+        if isinstance(item, _LEAVES):
+            continue
         if isinstance(item, Unavailable):
             found.append(item)
-        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
-            stack.extend(getattr(item, f.name) for f in reversed(dataclasses.fields(item)))
         elif isinstance(item, tuple | list):
             stack.extend(reversed(item))
         elif isinstance(item, dict):
             stack.extend(reversed(list(item.values())))
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            stack.extend(getattr(item, name) for name in reversed(_field_names(type(item))))
     return found
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def _unexpected(exc: Exception) -> str:

@@ -23,6 +23,7 @@ FIGURE_KEYS = {
     "rate_limit",
     "checks",
     "renders",
+    "bundle",
     "memory",
     "targets",
     "notes",
@@ -153,3 +154,12 @@ def test_a_sample_cut_short_still_spans_the_window() -> None:
     order = bench.spread(list(range(9)))
     assert sorted(order) == list(range(9))
     assert order[:3] == [0, 8, 4]  # oldest, newest, middle first
+
+
+def test_the_whole_bundle_is_written_and_counted(results: dict) -> None:
+    bundle = results["bundle"]
+    # every service's HTML and PDF, the evidence files and the manifest
+    assert bundle["files"] > 2 * results["world"]["services"]
+    assert bundle["pdf_pages"] >= results["world"]["services"]
+    names = [t["name"] for t in results["targets"]]
+    assert "report --bundle of the large world's store < 2 minutes" in names
