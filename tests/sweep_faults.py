@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from datetime import timedelta as td
 from pathlib import Path
 from typing import Any
@@ -60,24 +61,30 @@ def by_the_book(org: Org) -> None:
     validate(org, mr, "vemo-core", flow.finished_at + td(minutes=10))
 
 
-def matrix_world() -> World:
-    """The smallest world that makes a sweep read every family once: two compliant
-    promotions, the second picked by hand from the MR's own commit (not its merge commit), so
-    only GitLab's "MRs of this commit" says whose pick it is. A clean sweep of it exits 0, so
-    any fault must show as 3 or 4."""
-    org = standard_org()
-    by_the_book(org)
-    at = T0 + td(hours=2)
-    mr = hotfix(org, "vemo-core", "Retry tariff sync", at)
+def picked_by_hand(org: Org, title: str, message_title: str, at: datetime) -> None:
+    """A vemo-core hotfix picked onto `release` by hand with a message of its own: a trailer
+    naming the MR's own commit (not its merge commit, which the list of merged MRs would
+    show), so only GitLab's "MRs of this commit" says whose pick it is; then released,
+    deployed and validated by the book."""
+    mr = hotfix(org, "vemo-core", title, at)
     org.projects["vemo-core"].cherry_pick(
         mr,
         org.rm,
         at + td(minutes=30),
         style="custom",
-        message=f"Retry tariff sync\n\n(cherry picked from commit {mr.commit_shas[-1]})",
+        message=f"{message_title}\n\n(cherry picked from commit {mr.commit_shas[-1]})",
     )
     flow = release_flow(org, "vemo-core", at + td(minutes=40))
     validate(org, mr, "vemo-core", flow.finished_at + td(minutes=10))
+
+
+def matrix_world() -> World:
+    """The smallest world that makes a sweep read every family once: two compliant
+    promotions, the second picked by hand (`picked_by_hand`). A clean sweep of it exits 0,
+    so any fault must show as 3 or 4."""
+    org = standard_org()
+    by_the_book(org)
+    picked_by_hand(org, "Retry tariff sync", "Retry tariff sync", T0 + td(hours=2))
     return org.world
 
 

@@ -27,10 +27,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from auditor.report.json_report import load_schema
-from auditor.simulator.flows import T0, hotfix, release_flow, standard_org, validate
+from auditor.simulator.flows import T0, hotfix, release_flow, standard_org
 from auditor.simulator.worlds import build_world, load_module, services_of
 from auditor.store import EvidenceStore
-from tests.sweep_faults import BOTH, FAMILIES, VEMO, WEEK, Sim, by_the_book, hit, serve_world
+from tests.sweep_faults import (
+    BOTH,
+    FAMILIES,
+    VEMO,
+    WEEK,
+    Sim,
+    by_the_book,
+    hit,
+    picked_by_hand,
+    serve_world,
+)
 
 
 def keys(doc: dict[str, Any]) -> set[tuple[str, int, str]]:
@@ -113,20 +123,10 @@ def test_one_unreadable_endpoint_never_gives_exit_0_with_fewer_promotions(
 
 # -- a failed ownership lookup ----------------------------------------------------------------
 def _custom_pick_world() -> Any:
-    """vemo-core!1 picked with a message of its own: a trailer naming the MR's own commit (not
-    its merge commit, which the list of merged MRs would show), and not the MR's title, so
-    only GitLab's "MRs of this commit" can say whose pick it is."""
+    """vemo-core!1 picked by hand with a message of its own, not the MR's title: only
+    GitLab's "MRs of this commit" can say whose pick it is."""
     org = standard_org()
-    mr = hotfix(org, "vemo-core", "Fix charger session timeout", T0)
-    org.projects["vemo-core"].cherry_pick(
-        mr,
-        org.rm,
-        T0 + td(minutes=30),
-        style="custom",
-        message=f"Hotfix: sessions time out\n\n(cherry picked from commit {mr.commit_shas[-1]})",
-    )
-    flow = release_flow(org, "vemo-core", T0 + td(minutes=40))
-    validate(org, mr, "vemo-core", flow.finished_at + td(minutes=10))
+    picked_by_hand(org, "Fix charger session timeout", "Hotfix: sessions time out", T0)
     return org.world
 
 
