@@ -195,7 +195,11 @@ def render(report: Report, fmt: str) -> str:
 @app.command()
 def check(
     target: Annotated[
-        str, typer.Argument(help="The MR as PROJECT!IID, e.g. evenergi/vemo-core!42")
+        str,
+        typer.Argument(
+            help="The MR as PROJECT!IID (evenergi/vemo-core!42) or its URL on the "
+            "configured GitLab (https://gitlab.example.com/evenergi/vemo-core/-/merge_requests/42)."
+        ),
     ],
     service: Annotated[
         list[str] | None,
@@ -221,7 +225,7 @@ def check(
     """Audit the promotions of one merged hotfix MR against the runbook."""
 
     def run() -> int:
-        from auditor.audit import check_mr, parse_target, select_services
+        from auditor.audit import check_mr, on_gitlab, parse_target, select_services
         from auditor.gitlab.client import ReadOnlySession, connect
         from auditor.gitlab.source import GitLabSource
 
@@ -230,6 +234,8 @@ def check(
         parsed = parse_target(target)
         check_output_paths(output)
         settings = load_settings(find_config(state.config, os.environ))
+        # an MR URL of another GitLab is refused here, before any request is made
+        parsed = on_gitlab(parsed, settings.url)
         services = select_services(settings, parsed, service or [])
         session = ReadOnlySession()
         src = GitLabSource(connect(settings, session))

@@ -1,0 +1,122 @@
+"""The command line's everyday habits, as in glab and gh: an MR's URL as the target,
+`-h`, every filter validated, `--quiet`, `--no-color` and NO_COLOR, and a demo whose
+printed commands work when typed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from auditor.audit import Target, on_gitlab, parse_target
+from auditor.config import ConfigError
+from tests.conftest import Served, serve
+
+
+def _one_error_line(result, code: int, *words: str) -> None:
+    assert result.exit_code == code, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("auditor: error: ")
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+# -- 1. an MR's URL as the target ---------------------------------------------------------
+@pytest.mark.parametrize(
+    "suffix",
+    [
+        "",
+        "/",
+        "/diffs",
+        "/commits",
+        "#note_1",
+        "/diffs#note_1",
+        "?tab=pipelines",
+        "/diffs?view=parallel#note_1",
+    ],
+)
+def test_mr_url_gives_the_same_audit_as_project_iid(by_the_book: Served, suffix: str) -> None:
+    code, expected = by_the_book.check_json("evenergi/vemo-core!1")
+    url = f"{by_the_book.url}/evenergi/vemo-core/-/merge_requests/1{suffix}"
+    by_the_book.server.reset_counts()
+    got_code, got = by_the_book.check_json(url)
+    assert (got_code, got["promotions"]) == (code, expected["promotions"])
+    assert got["promotions"][0]["mr"]["project"] == "evenergi/vemo-core"
+    assert got["promotions"][0]["verdict"] == "compliant"
+
+
+def test_mr_url_with_service_filter(by_the_book: Served) -> None:
+    url = f"{by_the_book.url}/evenergi/vemo-core/-/merge_requests/1"
+    code, got = by_the_book.check_json(url, "--service", "vemo-core")
+    assert code == 0 and [p["service"] for p in got["promotions"]] == ["vemo-core"]
+    result = by_the_book.run("check", url, "--service", "charge-api")
+    _one_error_line(result, 2, "charge-api", "evenergi/vemo-core")
+
+
+def test_mr_url_of_another_host_is_refused_before_any_request(
+    by_the_book: Served, tmp_path: Path
+) -> None:
+    port = by_the_book.url.rsplit(":", 1)[1]
+    # the same server under another name: a request would be recorded, and must not be
+    for other in (
+        f"http://localhost:{port}",
+        f"https://127.0.0.1:{port}",
+        "https://gitlab.other.example",
+    ):
+        url = f"{other}/evenergi/vemo-core/-/merge_requests/1"
+        result = by_the_book.run("check", url, "--format", "json")
+        _one_error_line(result, 2, other, "not on the configured GitLab", by_the_book.url)
+        assert result.stdout == ""
+    assert by_the_book.server.requests == []
+    # another GitLab that is really there is not asked either
+    (tmp_path / "elsewhere").mkdir()
+    for elsewhere in serve("by_the_book", tmp_path / "elsewhere"):
+        url = f"{elsewhere.url}/evenergi/vemo-core/-/merge_requests/1"
+        _one_error_line(by_the_book.run("check", url), 2, elsewhere.url)
+        assert elsewhere.server.requests == [] and by_the_book.server.requests == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "{url}/evenergi/vemo-core/-/issues/1",
+        "{url}/evenergi/vemo-core/-/merge_requests/0",
+        "{url}/evenergi/vemo-core/-/merge_requests/1x",
+        "{url}/vemo-core/-/merge_requests/1",
+        "{url}/-/merge_requests/1",
+        "{url}",
+    ],
+)
+def test_malformed_mr_url_is_a_usage_error(by_the_book: Served, url: str) -> None:
+    result = by_the_book.run("check", url.format(url=by_the_book.url))
+    _one_error_line(result, 2, "merge_requests/IID")
+    assert by_the_book.server.requests == []
+
+
+def test_mr_url_with_credentials_is_refused_without_repeating_them(by_the_book: Served) -> None:
+    host = by_the_book.url.split("://", 1)[1]
+    url = f"http://oauth2:glpat-in-url-777@{host}/evenergi/vemo-core/-/merge_requests/1"
+    result = by_the_book.run("check", url)
+    _one_error_line(result, 2, "credentials")
+    assert "glpat-in-url-777" not in result.output
+    assert by_the_book.server.requests == []
+
+
+def test_on_gitlab_matches_origin_and_strips_a_served_path() -> None:
+    t = parse_target("https://GitLab.Example.com:443/group/sub/proj/-/merge_requests/42/diffs")
+    assert t == Target("group/sub/proj", 42, "https://gitlab.example.com:443")
+    assert on_gitlab(t, "https://gitlab.example.com") == Target("group/sub/proj", 42)
+    served = parse_target("https://example.com/gitlab/group/proj/merge_requests/7")
+    assert on_gitlab(served, "https://example.com/gitlab") == Target("group/proj", 7)
+    with pytest.raises(ConfigError, match="not under the configured GitLab"):
+        on_gitlab(
+            parse_target("https://example.com/a/b/-/merge_requests/1"), "https://example.com/gitlab"
+        )
+    with pytest.raises(ConfigError, match="not on the configured GitLab"):
+        on_gitlab(t, "https://gitlab.example.com:8443")
+    with pytest.raises(ConfigError, match="not on the configured GitLab"):
+        on_gitlab(t, "http://gitlab.example.com")
+    plain = parse_target("group/proj!3")
+    assert on_gitlab(plain, "https://anything.example") is plain
