@@ -17,7 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
+import click
 import typer
+from typer.core import TyperCommand
 
 from auditor import __version__
 from auditor.config import ConfigError, find_config, load_settings
@@ -28,19 +30,36 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# `-h` as well as `--help`, as glab and gh take it; subcommands inherit it from the app's
+# context, the simulator group is given it too in case it is ever run on its own
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
+
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
+    context_settings=HELP_OPTIONS,
     help="Prove from GitLab's records whether hotfixes reached staging by the runbook.",
 )
 simulator_app = typer.Typer(
     no_args_is_help=True,
+    context_settings=HELP_OPTIONS,
     help="A simulated GitLab, for trying the "
     "auditor (or any GitLab client) without a GitLab of your own.",
 )
 app.add_typer(simulator_app, name="simulator")
 
 FORMAT_CHOICES = ("table", "json", "junit", "markdown")
+
+
+class PlainUsage(TyperCommand):
+    """A command whose usage line shows a required argument bare (`check [OPTIONS] TARGET`),
+    as click, gh and glab do, where typer wraps it in braces (`{target}`)."""
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return [
+            piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
+            for piece in super().collect_usage_pieces(ctx)
+        ]
 
 
 class _State:
@@ -192,13 +211,14 @@ def render(report: Report, fmt: str) -> str:
     return writer(fmt)(report)
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def check(
     target: Annotated[
         str,
         typer.Argument(
+            metavar="TARGET",
             help="The MR as PROJECT!IID (evenergi/vemo-core!42) or its URL on the "
-            "configured GitLab (https://gitlab.example.com/evenergi/vemo-core/-/merge_requests/42)."
+            "configured GitLab (https://gitlab.example.com/evenergi/vemo-core/-/merge_requests/42).",
         ),
     ],
     service: Annotated[
@@ -589,10 +609,13 @@ def report(
     raise typer.Exit(_guarded(run))
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def verify(
     directory: Annotated[
-        Path, typer.Argument(help="A bundle written by auditor report --out DIR --bundle.")
+        Path,
+        typer.Argument(
+            metavar="DIR", help="A bundle written by auditor report --out DIR --bundle."
+        ),
     ],
     manifest_sha256: Annotated[
         str | None,

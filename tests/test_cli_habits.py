@@ -7,8 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from auditor.audit import Target, on_gitlab, parse_target
+from auditor.cli import app
 from auditor.config import ConfigError
 from tests.conftest import Served, serve
 
@@ -120,3 +122,40 @@ def test_on_gitlab_matches_origin_and_strips_a_served_path() -> None:
         on_gitlab(t, "http://gitlab.example.com")
     plain = parse_target("group/proj!3")
     assert on_gitlab(plain, "https://anything.example") is plain
+
+
+# -- 2. -h, and the usage line --------------------------------------------------------------
+COMMANDS = [
+    [],
+    ["check"],
+    ["sweep"],
+    ["history"],
+    ["report"],
+    ["verify"],
+    ["signoff"],
+    ["doctor"],
+    ["demo"],
+    ["simulator"],
+    ["simulator", "serve"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "app")
+def test_short_help_is_the_same_as_help(command: list[str]) -> None:
+    runner = CliRunner()
+    long = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "100"})
+    short = runner.invoke(app, [*command, "-h"], env={"COLUMNS": "100"})
+    assert long.exit_code == 0 and "Usage" in long.output, long.output
+    assert (short.exit_code, short.output) == (0, long.output)
+    assert "-h" in long.output  # and it says so
+
+
+def test_usage_line_names_the_arguments() -> None:
+    runner = CliRunner()
+    usage = runner.invoke(app, ["check", "-h"], env={"COLUMNS": "100"}).output
+    line = next(line for line in usage.splitlines() if "Usage:" in line)
+    assert line.split()[-3:] == ["check", "[OPTIONS]", "TARGET"], line
+    assert "verify [OPTIONS] DIR" in runner.invoke(app, ["verify", "-h"]).output
+    # a missing argument is named as the usage line names it
+    missing = runner.invoke(app, ["check"])
+    assert missing.exit_code == 2 and "'TARGET'" in missing.output
