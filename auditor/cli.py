@@ -394,14 +394,23 @@ def history(
 
         if fmt not in ("table", "json", "csv"):
             raise ConfigError("--format must be table, json or csv")
+        from auditor.rulebook import load_rulebook
+
         if verdict and verdict not in {v.value for v in Verdict}:
-            raise ConfigError(f"unknown verdict {verdict!r}")
-        if rule and not re.fullmatch(r"SH\d\d", rule):
-            raise ConfigError(f"not a rule id: {rule!r} (SH01..SH14)")
+            known = ", ".join(v.value for v in Verdict)
+            raise ConfigError(f"unknown verdict {verdict!r} (one of: {known})")
+        rule_ids = [r.id for r in load_rulebook().rules]
+        if rule and rule not in rule_ids:
+            raise ConfigError(f"unknown rule {rule!r} (one of: {', '.join(rule_ids)})")
         if not db.is_file():
             raise ConfigError(f"no evidence store at {db} (run auditor sweep first, or --db)")
         store = EvidenceStore(db)
         with store:
+            # the services of the store's runs, not of a config: history needs none
+            swept = sorted({name for r in store.runs() for name in r["services"]})
+            if service and service not in swept:
+                known = f"swept: {', '.join(swept)}" if swept else f"{db} holds no runs yet"
+                raise ConfigError(f"unknown service {service!r} ({known})")
             if runs:
                 rows = store.runs()
                 _emit(history_report.render_runs(rows, fmt), None)

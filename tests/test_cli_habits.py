@@ -4,6 +4,7 @@ printed commands work when typed."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,55 @@ def test_usage_line_names_the_arguments() -> None:
     # a missing argument is named as the usage line names it
     missing = runner.invoke(app, ["check"])
     assert missing.exit_code == 2 and "'TARGET'" in missing.output
+
+
+# -- 3. every filter validated ----------------------------------------------------------------
+def _swept(served: Served, tmp_path: Path, *extra: str) -> tuple[Path, object]:
+    db = tmp_path / "auditor.db"
+    now = served.world.now.isoformat()
+    week = ("--from", "2026-11-16", "--to", "2026-11-22")
+    result = served.run("sweep", *week, "--db", str(db), "--now", now, *extra)
+    assert result.exit_code in (0, 1, 3), result.output
+    return db, result
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--rule", "SH99"], ["unknown rule 'SH99'", "SH01", "SH14"]),
+        (["--rule", "SH00"], ["unknown rule 'SH00'", "SH01", "SH14"]),
+        (["--rule", "release-job-ran"], ["unknown rule", "SH06"]),
+        (["--service", "nosuch"], ["unknown service 'nosuch'", "vemo-core"]),
+        (["--verdict", "green"], ["unknown verdict 'green'", "compliant", "not_promoted"]),
+    ],
+)
+def test_history_refuses_an_unknown_filter_value_naming_the_known_ones(
+    by_the_book: Served, tmp_path: Path, args: list[str], words: list[str]
+) -> None:
+    db, _ = _swept(by_the_book, tmp_path)
+    result = CliRunner().invoke(app, ["history", "--db", str(db), *args])
+    _one_error_line(result, 2, *words)
+    assert result.stdout == ""
+
+
+def test_history_accepts_the_known_filter_values(by_the_book: Served, tmp_path: Path) -> None:
+    db, _ = _swept(by_the_book, tmp_path)
+    runner = CliRunner()
+    for args in (["--service", "vemo-core"], ["--rule", "SH07"], ["--verdict", "compliant"]):
+        result = runner.invoke(app, ["history", "--db", str(db), "--format", "json", *args])
+        assert result.exit_code == 0, result.output
+    rows = json.loads(
+        runner.invoke(app, ["history", "--db", str(db), "--format", "json", "--service",
+                            "vemo-core"]).stdout
+    )  # fmt: skip
+    assert rows and {r["service"] for r in rows} == {"vemo-core"}
+
+
+def test_history_service_filter_on_an_empty_store(tmp_path: Path) -> None:
+    from auditor.store import EvidenceStore
+
+    db = tmp_path / "empty.db"
+    with EvidenceStore(db):
+        pass
+    result = CliRunner().invoke(app, ["history", "--db", str(db), "--service", "vemo-core"])
+    _one_error_line(result, 2, "unknown service 'vemo-core'", "holds no runs")
