@@ -26,6 +26,8 @@ from auditor.config import ConfigError, find_config, load_settings
 from auditor.findings import Report, Verdict, exit_code
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from auditor.store import EvidenceStore
 
 T = TypeVar("T")
@@ -65,9 +67,27 @@ class PlainUsage(TyperCommand):
 class _State:
     config: Path | None = None
     debug: bool = False
+    quiet: bool = False
+    no_color: bool = False
 
 
 state = _State()
+
+
+def _info(line: str) -> None:
+    """An informational line on stderr (skipped services, files written), which --quiet
+    silences; errors and what could not be established are never silenced."""
+    if not state.quiet:
+        typer.echo(f"auditor: {line}", err=True)
+
+
+def _console(stderr: bool = False) -> Console:
+    """A rich console that, under --no-color or NO_COLOR (https://no-color.org), writes no
+    ANSI styling at all: rich's own no_color keeps bold and underline."""
+    from rich.console import Console
+
+    plain = state.no_color or os.environ.get("NO_COLOR", "") != ""
+    return Console(stderr=stderr, no_color=plain or None, color_system=None if plain else "auto")
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -129,6 +149,21 @@ def main_options(
         ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="No progress or informational lines on stderr; errors and what could not "
+            "be established are still shown.",
+        ),
+    ] = False,
+    no_color: Annotated[
+        bool,
+        typer.Option(
+            "--no-color", help="No colours or other styling in the output (as does $NO_COLOR)."
+        ),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -138,6 +173,8 @@ def main_options(
 ) -> None:
     state.config = config
     state.debug = debug
+    state.quiet = quiet
+    state.no_color = no_color
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -266,14 +303,12 @@ def check(
             services,
             _parse_now(now),
             explicit=bool(service),
-            on_skip=lambda line: typer.echo(f"auditor: {line}", err=True),
+            on_skip=_info,
         )
         if fmt == "table" and output is None and sys.stdout.isatty():
-            from rich.console import Console
-
             from auditor.report.table import print_table
 
-            print_table(report, Console())
+            print_table(report, _console())
         else:
             _emit(render(report, fmt), output)
         return exit_code(report.promotions)
@@ -310,8 +345,6 @@ def sweep(
 
     def run() -> int:
         check_output_paths(out=out)
-        from rich.console import Console
-
         from auditor.dates import parse_window
         from auditor.gitlab.client import ReadOnlySession, connect
         from auditor.gitlab.source import GitLabSource
@@ -331,11 +364,13 @@ def sweep(
         at = _parse_now(now)
         window = parse_window(since, start, end, timezone, at)
         store = EvidenceStore(db)
-        err = Console(stderr=True)
+        err = _console(stderr=True)
         with store, store.exclusive("sweep"):
             session = ReadOnlySession()
             src = GitLabSource(connect(settings, session), cache=store, session=session)
-            if err.is_terminal:
+            if state.quiet:  # the sweep's own default reports no progress
+                result = Sweep(src, session, settings, store, concurrency).run(window, names, at)
+            elif err.is_terminal:
                 with RichProgress(err) as progress:
                     result = Sweep(src, session, settings, store, concurrency, progress).run(
                         window, names, at
@@ -346,7 +381,7 @@ def sweep(
                 )
             if out is not None and result.run_id is not None:
                 written = write_site(store, result.run_id, out, bundle=False)
-                err.print(f"auditor: wrote {len(written)} report files to {out}", markup=False)
+                _info(f"wrote {len(written)} report files to {out}")
         if fmt == "json":
             from auditor.report.json_report import render as render_json
 
@@ -361,7 +396,7 @@ def sweep(
                 None,
             )
         elif sys.stdout.isatty():
-            sweep_summary.print_summary(result, Console())
+            sweep_summary.print_summary(result, _console())
         else:
             _emit(sweep_summary.render(result), None)
         for gap in result.gaps:
@@ -598,7 +633,7 @@ def report(
                 if bundle and out.exists() and any(out.iterdir()):
                     raise ConfigError(f"--out {out} is not empty; a bundle needs a new directory")
                 written = write_site(store, rid, out, bundle)
-                typer.echo(f"auditor: wrote {len(written)} files to {out}", err=True)
+                _info(f"wrote {len(written)} files to {out}")
                 if bundle:
                     from auditor.bundle import MANIFEST, file_sha256
 
@@ -892,8 +927,6 @@ def demo(
     and its reports written. No GitLab of your own needed."""
 
     def run() -> int:
-        from rich.console import Console
-
         from auditor.audit import check_mr, parse_target
         from auditor.discover import Window
         from auditor.gitlab.client import ReadOnlySession, connect
@@ -907,7 +940,7 @@ def demo(
         from auditor.sweep import Sweep
 
         check_output_paths(out=out)
-        console = Console()
+        console = _console()
         module = load_module("demo")
         console.print("[bold]auditor demo[/]: building a simulated GitLab (evenergi/*) ...")
         world = build_world(module)

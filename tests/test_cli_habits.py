@@ -5,6 +5,7 @@ printed commands work when typed."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -163,11 +164,15 @@ def test_usage_line_names_the_arguments() -> None:
 
 
 # -- 3. every filter validated ----------------------------------------------------------------
-def _swept(served: Served, tmp_path: Path, *extra: str) -> tuple[Path, object]:
+def _swept(
+    served: Served, tmp_path: Path, *extra: str, options: tuple[str, ...] = ()
+) -> tuple[Path, object]:
+    """A sweep of the world's week into tmp_path/auditor.db; `options` go before the
+    command (--quiet, --no-color)."""
     db = tmp_path / "auditor.db"
     now = served.world.now.isoformat()
     week = ("--from", "2026-11-16", "--to", "2026-11-22")
-    result = served.run("sweep", *week, "--db", str(db), "--now", now, *extra)
+    result = served.run(*options, "sweep", *week, "--db", str(db), "--now", now, *extra)
     assert result.exit_code in (0, 1, 3), result.output
     return db, result
 
@@ -212,3 +217,76 @@ def test_history_service_filter_on_an_empty_store(tmp_path: Path) -> None:
         pass
     result = CliRunner().invoke(app, ["history", "--db", str(db), "--service", "vemo-core"])
     _one_error_line(result, 2, "unknown service 'vemo-core'", "holds no runs")
+
+
+# -- 4. --quiet, --no-color and NO_COLOR -------------------------------------------------------
+def test_quiet_sweep_writes_no_progress_lines(by_the_book: Served, tmp_path: Path) -> None:
+    runs = {}
+    for name, options in (("loud", ()), ("quiet", ("--quiet",)), ("q", ("-q",))):
+        (tmp_path / name).mkdir()
+        site = str(tmp_path / name / "site")
+        _, runs[name] = _swept(by_the_book, tmp_path / name, "--out", site, options=options)
+    loud = runs["loud"]
+    assert "auditor: discover" in loud.stderr and "report files to" in loud.stderr
+    for quiet in (runs["quiet"], runs["q"]):
+        assert quiet.stderr == "", quiet.stderr
+        # the result itself is not silenced (only its duration may differ)
+        assert _untimed(quiet.stdout) == _untimed(loud.stdout)
+
+
+def _untimed(text: str) -> str:
+    return re.sub(r"\b\d+(\.\d+)?s\b", "Ns", text)
+
+
+def test_quiet_keeps_errors_and_silences_skipped_services(tmp_path: Path) -> None:
+    for served in serve("monorepo_paths", tmp_path):
+        now = served.world.now.isoformat()
+        result = served.run("--quiet", "check", "evenergi/vemo!1", "--format", "json", "--now", now)
+        assert result.exit_code in (0, 1, 3) and result.stderr == "", result.stderr
+        assert [p["service"] for p in json.loads(result.stdout)["promotions"]] == ["vemo-core"]
+        _one_error_line(served.run("--quiet", "check", "evenergi/vemo!1x"), 2, "PROJECT!IID")
+
+
+def _on_a_terminal(served: Served, *args: str, env: dict[str, str] | None = None) -> str:
+    """What the CLI writes to stdout when stdout is a terminal (a pseudo-terminal here):
+    only there does it draw rich tables, with styles."""
+    import os
+    import subprocess
+    import sys
+
+    main, child = os.openpty()
+    environ = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    environ |= {"GITLAB_TOKEN": served.world.token, "COLUMNS": "140", "TERM": "xterm-256color"}
+    environ |= {"PYTHONPATH": str(Path(__file__).resolve().parents[1])} | (env or {})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "auditor", "--config", str(served.config), *args],
+        stdout=child,
+        stderr=subprocess.PIPE,
+        env=environ,
+    )
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main)
+    proc.wait(timeout=120)
+    assert proc.returncode in (0, 1, 3), proc.stderr.read() if proc.stderr else ""
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_no_color_and_NO_COLOR_leave_no_ansi_escapes(by_the_book: Served) -> None:
+    check = ("check", "evenergi/vemo-core!1", "--now", by_the_book.world.now.isoformat())
+    styled = _on_a_terminal(by_the_book, *check)
+    assert "\x1b[" in styled and "COMPLIANT" in styled  # a terminal gets styles by default
+    for text in (
+        _on_a_terminal(by_the_book, *check, env={"NO_COLOR": "1"}),
+        _on_a_terminal(by_the_book, "--no-color", *check),
+    ):
+        assert "COMPLIANT" in text and "SH14" in text
+        assert "\x1b" not in text, repr(text[:300])
