@@ -51,6 +51,16 @@ simulator_app = typer.Typer(
 app.add_typer(simulator_app, name="simulator")
 
 FORMAT_CHOICES = ("table", "json", "junit", "markdown")
+# The moment the audit is as of (grace periods, "now" in reports), for reproducible runs.
+NowOption = Annotated[
+    str | None,
+    typer.Option(
+        "--now",
+        metavar="WHEN",
+        help="Audit as of this moment (ISO 8601, e.g. 2026-11-26T12:00:00Z) instead of the "
+        "wall clock; for reproducible runs.",
+    ),
+]
 
 
 class PlainUsage(TyperCommand):
@@ -269,15 +279,7 @@ def check(
     output: Annotated[
         Path | None, typer.Option("--output", help="Write the report here instead of stdout.")
     ] = None,
-    now: Annotated[
-        str | None,
-        typer.Option(
-            "--now",
-            hidden=True,
-            help="Audit as of this "
-            "time (ISO 8601) instead of the wall clock; for reproducible runs.",
-        ),
-    ] = None,
+    now: NowOption = None,
 ) -> None:
     """Audit the promotions of one merged hotfix MR against the runbook."""
 
@@ -339,7 +341,7 @@ def sweep(
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, max=32, help="Parallel requests to GitLab.")
     ] = 4,
-    now: Annotated[str | None, typer.Option("--now", hidden=True)] = None,
+    now: NowOption = None,
 ) -> None:
     """Find and audit every promotion to staging in a window; keep the evidence."""
 
@@ -728,7 +730,7 @@ def signoff(
     output: Annotated[
         Path | None, typer.Option("--output", help="Write the page here instead of stdout.")
     ] = None,
-    now: Annotated[str | None, typer.Option("--now", hidden=True)] = None,
+    now: NowOption = None,
 ) -> None:
     """A release manager's sign-off page for one service: what is on staging now, every
     promotion since the last cut-off, and what blocks sign-off."""
@@ -854,7 +856,7 @@ def signoff(
 
 @app.command()
 def doctor(
-    now: Annotated[str | None, typer.Option("--now", hidden=True)] = None,
+    now: NowOption = None,
 ) -> None:
     """Check that the auditor can use GitLab as configured: connectivity, the token and its
     scopes, and read access to every configured project. Read-only; one line per check;
@@ -917,18 +919,31 @@ def simulator_serve(
     raise typer.Exit(_guarded(run))
 
 
+def _shell_line(*words: object) -> str:
+    """A command line as a person would type it: every word quoted for a POSIX shell where
+    it needs it (`!` in `group/name!1` would otherwise be history expansion in bash)."""
+    import shlex
+
+    return " ".join(shlex.quote(str(word)) for word in words)
+
+
 @app.command()
 def demo(
     out: Annotated[
-        Path, typer.Option("--out", help="Where the demo's evidence store and HTML/PDF reports go.")
+        Path,
+        typer.Option(
+            "--out", help="Where the demo's auditor.toml, evidence store and HTML/PDF reports go."
+        ),
     ] = Path("auditor-demo"),
 ) -> None:
     """Audit a bundled simulated GitLab: three MRs checked, then a week swept into a store
-    and its reports written. No GitLab of your own needed."""
+    and its reports written. No GitLab of your own needed. Each step is shown as the
+    command that does it, which works when typed (with the demo world served again, as the
+    demo says at its end)."""
 
     def run() -> int:
         from auditor.audit import check_mr, parse_target
-        from auditor.discover import Window
+        from auditor.dates import parse_window
         from auditor.gitlab.client import ReadOnlySession, connect
         from auditor.gitlab.source import GitLabSource
         from auditor.report import sweep_summary
@@ -941,31 +956,44 @@ def demo(
 
         check_output_paths(out=out)
         console = _console()
+
+        def show(*words: object) -> None:
+            # soft_wrap: a command is never broken or cut at the terminal's width
+            console.print(f"$ {_shell_line('auditor', *words)}", markup=False, soft_wrap=True)
+
         module = load_module("demo")
         console.print("[bold]auditor demo[/]: building a simulated GitLab (evenergi/*) ...")
         world = build_world(module)
-        with SimulatorServer(world) as server, tempfile.TemporaryDirectory() as tmp:
+        at = f"{world.now:%Y-%m-%dT%H:%M:%SZ}"
+        with SimulatorServer(world) as server:
             url = server.start() if not getattr(server, "url", None) else server.url
-            cfg = Path(tmp) / "auditor.toml"
+            out.mkdir(parents=True, exist_ok=True)
+            # kept in DIR, so that the commands shown below can be typed as they are
+            cfg = out / "auditor.toml"
             cfg.write_text(config_toml(url, services_of(module)), encoding="utf-8")
             settings = load_settings(cfg, {"GITLAB_TOKEN": world.token})
-            console.print(f"simulated GitLab at {url}; auditor.toml:", markup=False)
+            console.print(f"simulated GitLab at {url}; {cfg}:", markup=False)
             console.print(cfg.read_text(), markup=False, highlight=False)
             for text in module.TARGETS:
                 target = parse_target(text)
                 services = [s.name for s in settings.services_for_project(target.project)]
                 src = GitLabSource(connect(settings, ReadOnlySession()))
                 report = check_mr(src, settings, target, services, world.now)
-                console.rule(f"auditor check {text}")
+                console.rule(f"check {text}")
+                show("--config", cfg, "check", text, "--now", at)
                 print_table(report, console)
 
-            console.rule(f"auditor sweep --from {MONDAY:%Y-%m-%d} --db {out / 'auditor.db'}")
-            out.mkdir(parents=True, exist_ok=True)
-            with EvidenceStore(out / "auditor.db") as store, store.exclusive("sweep"):
+            db = out / "auditor.db"
+            start = f"{MONDAY:%Y-%m-%dT%H:%M:%SZ}"
+            # the window the command shown would sweep, so that both are the same
+            window = parse_window(None, start, at, None, world.now)
+            console.rule("sweep the week")
+            show("--config", cfg, "sweep", "--from", start, "--to", at, "--db", db, "--now", at)
+            with EvidenceStore(db) as store, store.exclusive("sweep"):
                 session = ReadOnlySession()
                 source = GitLabSource(connect(settings, session), cache=store, session=session)
                 result = Sweep(source, session, settings, store).run(
-                    Window(MONDAY, world.now), list(settings.services), world.now
+                    window, list(settings.services), world.now
                 )
                 sweep_summary.print_summary(result, console)
                 if result.run_id is not None:
@@ -973,6 +1001,18 @@ def demo(
                     console.print(
                         f"reports: {len(written)} files; open {out / 'index.html'}", markup=False
                     )
+        port = url.rsplit(":", 1)[1].rstrip("/")
+        console.rule("try it yourself")
+        console.print("From the store, without GitLab:", markup=False)
+        show("history", "--db", db)
+        show("report", "--db", db, "--format", "markdown")
+        console.print(
+            "The simulated GitLab stopped with the demo. To run the commands above again, "
+            "serve the same world at the same address in another terminal:",
+            markup=False,
+        )
+        show("simulator", "serve", "--world", "demo", "--port", port)
+        console.print("and set GITLAB_TOKEN to the token it prints after the URL.", markup=False)
         return 0
 
     raise typer.Exit(_guarded(run))

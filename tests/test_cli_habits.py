@@ -290,3 +290,45 @@ def test_no_color_and_NO_COLOR_leave_no_ansi_escapes(by_the_book: Served) -> Non
     ):
         assert "COMPLIANT" in text and "SH14" in text
         assert "\x1b" not in text, repr(text[:300])
+
+
+# -- 5. --now documented; the demo's commands work as printed ---------------------------------
+@pytest.mark.parametrize("command", ["check", "sweep", "signoff", "doctor"])
+def test_now_is_documented(command: str) -> None:
+    text = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"}).output
+    assert "--now" in text and "Audit as of this moment (ISO 8601" in " ".join(text.split())
+
+
+def test_every_command_the_demo_prints_works_as_typed(tmp_path: Path) -> None:
+    import shlex
+    import subprocess
+    import sys
+
+    demo = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo")])
+    assert demo.exit_code == 0, demo.output
+    printed = [line[2:] for line in demo.stdout.splitlines() if line.startswith("$ auditor ")]
+    commands = [shlex.split(line) for line in printed]
+    assert [c[0] for c in commands] == ["auditor"] * len(commands)
+    kinds = [next(w for w in c[1:] if not w.startswith("-") and "/" not in w) for c in commands]
+    assert kinds.count("check") == 3 and {"sweep", "history", "report", "simulator"} <= set(kinds)
+    serve = next(c for c in commands if "serve" in c)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "auditor", *serve[1:]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url, token = proc.stdout.readline().split()
+        # the world served again where the demo's auditor.toml points
+        assert f'url = "{url}"' in (tmp_path / "demo" / "auditor.toml").read_text()
+        env = {"GITLAB_TOKEN": token, "AUDITOR_CONFIG": "", "NO_COLOR": ""}
+        for words in commands:
+            if words is serve:
+                continue
+            result = CliRunner().invoke(app, words[1:], env=env)
+            assert result.exit_code in (0, 1, 3), (shlex.join(words), result.output)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
