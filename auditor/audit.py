@@ -8,8 +8,9 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from urllib.parse import unquote, urlsplit
 
 from auditor import __version__
 from auditor.collect import Collector
@@ -18,29 +19,99 @@ from auditor.derive import Clock
 from auditor.evaluate import evaluate
 from auditor.evidence import MergeRequest, Unavailable
 from auditor.findings import Report
+from auditor.gitlab.client import origin
 from auditor.gitlab.source import GitLabSource
 
 _TARGET = re.compile(r"^(?P<project>[\w.-]+(?:/[\w.-]+)+)!(?P<iid>[1-9]\d*)$")
+# The path of an MR's web page as GitLab links it: `/-/merge_requests/42`, optionally one
+# of its tabs (`/diffs`, `/commits`, `/pipelines`); `/merge_requests/42` without `/-` is the
+# older form GitLab still redirects. `-` alone is GitLab's separator, never a path segment.
+# The query and fragment (`?tab=`, `#note_1`) are ignored.
+_SEGMENT = r"(?!-/)[\w.-]+"
+_MR_PATH = re.compile(
+    rf"^/(?P<path>{_SEGMENT}(?:/{_SEGMENT})+)(?:/-)?/merge_requests/(?P<iid>[1-9]\d*)"
+    r"(?:/[a-z_]+)?/?$"
+)
 
 
 @dataclass(frozen=True)
 class Target:
+    """An MR to audit. From a web URL, `project` is the URL's whole path up to `/-/` and
+    `instance` its scheme://host:port, until `on_gitlab` has checked it against the
+    configured GitLab (and removed the path GitLab is served under, if any)."""
+
     project: str
     iid: int
+    instance: str | None = None
 
     def __str__(self) -> str:
         return f"{self.project}!{self.iid}"
 
 
 def parse_target(text: str) -> Target:
-    """`group/sub/name!42` -> Target; anything else is a usage error."""
-    m = _TARGET.match(text.strip())
+    """`group/sub/name!42`, or the MR's web URL
+    (`https://gitlab.example.com/group/sub/name/-/merge_requests/42`), -> Target;
+    anything else is a usage error."""
+    text = text.strip()
+    if text.lower().startswith(("http://", "https://")):
+        return _parse_mr_url(text)
+    m = _TARGET.match(text)
     if not m:
         raise ConfigError(
             f"not a merge request reference: {text!r} (expected PROJECT!IID, "
-            "e.g. evenergi/vemo-core!42)"
+            "e.g. evenergi/vemo-core!42, or the merge request's URL)"
         )
     return Target(m.group("project"), int(m.group("iid")))
+
+
+def _parse_mr_url(text: str) -> Target:
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        raise ConfigError("not a merge request URL: it does not parse as a URL") from None
+    if "@" in parts.netloc:
+        # not repeated: what precedes the @ may be a secret
+        raise ConfigError(
+            "the merge request URL contains credentials (user:secret@host); give the "
+            "address as GitLab shows it"
+        )
+    m = _MR_PATH.match(unquote(parts.path))
+    if not parts.hostname or not m:
+        raise ConfigError(
+            f"not a merge request URL: {text!r} (expected "
+            "https://GITLAB/PROJECT/-/merge_requests/IID, or PROJECT!IID)"
+        )
+    return Target(
+        m.group("path"),
+        int(m.group("iid")),
+        instance=f"{parts.scheme.lower()}://{parts.netloc.lower()}",
+    )
+
+
+def on_gitlab(target: Target, gitlab_url: str) -> Target:
+    """The target as a project of the GitLab at `gitlab_url`. A URL target must be on that
+    GitLab (same scheme, host and port), else it is a usage error: the auditor asks only
+    the configured GitLab, and never sends its token anywhere else. GitLab served under a
+    path (`https://example.com/gitlab`) has that path removed from the project."""
+    if target.instance is None:
+        return target
+    if origin(target.instance) != origin(gitlab_url):
+        raise ConfigError(
+            f"the merge request is on {target.instance}, not on the configured GitLab "
+            f"({gitlab_url}); the auditor asks only that one (set [gitlab] url to audit another)"
+        )
+    base = urlsplit(gitlab_url).path.strip("/")
+    project = target.project
+    if base:
+        if not project.startswith(base + "/"):
+            raise ConfigError(
+                f"{target.instance}/{project} is not under the configured GitLab ({gitlab_url})"
+            )
+        project = project[len(base) + 1 :]
+    if "/" not in project:
+        raise ConfigError(f"not a merge request URL: no project path in {project!r}")
+    return replace(target, project=project, instance=None)
 
 
 def select_services(settings: Settings, target: Target, names: Sequence[str]) -> list[str]:

@@ -17,38 +17,87 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
+import click
 import typer
+from typer.core import TyperCommand
 
 from auditor import __version__
 from auditor.config import ConfigError, find_config, load_settings
 from auditor.findings import Report, Verdict, exit_code
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from auditor.store import EvidenceStore
 
 T = TypeVar("T")
 
+# `-h` as well as `--help`, as glab and gh take it; subcommands inherit it from the app's
+# context, the simulator group is given it too in case it is ever run on its own
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
+
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
+    context_settings=HELP_OPTIONS,
     help="Prove from GitLab's records whether hotfixes reached staging by the runbook.",
 )
 simulator_app = typer.Typer(
     no_args_is_help=True,
+    context_settings=HELP_OPTIONS,
     help="A simulated GitLab, for trying the "
     "auditor (or any GitLab client) without a GitLab of your own.",
 )
 app.add_typer(simulator_app, name="simulator")
 
 FORMAT_CHOICES = ("table", "json", "junit", "markdown")
+# The moment the audit is as of (grace periods, "now" in reports), for reproducible runs.
+NowOption = Annotated[
+    str | None,
+    typer.Option(
+        "--now",
+        metavar="WHEN",
+        help="Audit as of this moment (ISO 8601, e.g. 2026-11-26T12:00:00Z) instead of the "
+        "wall clock; for reproducible runs.",
+    ),
+]
+
+
+class PlainUsage(TyperCommand):
+    """A command whose usage line shows a required argument bare (`check [OPTIONS] TARGET`),
+    as click, gh and glab do, where typer wraps it in braces (`{target}`)."""
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return [
+            piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
+            for piece in super().collect_usage_pieces(ctx)
+        ]
 
 
 class _State:
     config: Path | None = None
     debug: bool = False
+    quiet: bool = False
+    no_color: bool = False
 
 
 state = _State()
+
+
+def _info(line: str) -> None:
+    """An informational line on stderr (skipped services, files written), which --quiet
+    silences; errors and what could not be established are never silenced."""
+    if not state.quiet:
+        typer.echo(f"auditor: {line}", err=True)
+
+
+def _console(stderr: bool = False) -> Console:
+    """A rich console that, under --no-color or NO_COLOR (https://no-color.org), writes no
+    ANSI styling at all: rich's own no_color keeps bold and underline."""
+    from rich.console import Console
+
+    plain = state.no_color or os.environ.get("NO_COLOR", "") != ""
+    return Console(stderr=stderr, no_color=plain or None, color_system=None if plain else "auto")
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -110,6 +159,21 @@ def main_options(
         ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="No progress or informational lines on stderr; errors and what could not "
+            "be established are still shown.",
+        ),
+    ] = False,
+    no_color: Annotated[
+        bool,
+        typer.Option(
+            "--no-color", help="No colours or other styling in the output (as does $NO_COLOR)."
+        ),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -119,6 +183,8 @@ def main_options(
 ) -> None:
     state.config = config
     state.debug = debug
+    state.quiet = quiet
+    state.no_color = no_color
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -192,10 +258,15 @@ def render(report: Report, fmt: str) -> str:
     return writer(fmt)(report)
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def check(
     target: Annotated[
-        str, typer.Argument(help="The MR as PROJECT!IID, e.g. evenergi/vemo-core!42")
+        str,
+        typer.Argument(
+            metavar="TARGET",
+            help="The MR as PROJECT!IID (evenergi/vemo-core!42) or its URL on the "
+            "configured GitLab (https://gitlab.example.com/evenergi/vemo-core/-/merge_requests/42).",
+        ),
     ],
     service: Annotated[
         list[str] | None,
@@ -208,20 +279,12 @@ def check(
     output: Annotated[
         Path | None, typer.Option("--output", help="Write the report here instead of stdout.")
     ] = None,
-    now: Annotated[
-        str | None,
-        typer.Option(
-            "--now",
-            hidden=True,
-            help="Audit as of this "
-            "time (ISO 8601) instead of the wall clock; for reproducible runs.",
-        ),
-    ] = None,
+    now: NowOption = None,
 ) -> None:
     """Audit the promotions of one merged hotfix MR against the runbook."""
 
     def run() -> int:
-        from auditor.audit import check_mr, parse_target, select_services
+        from auditor.audit import check_mr, on_gitlab, parse_target, select_services
         from auditor.gitlab.client import ReadOnlySession, connect
         from auditor.gitlab.source import GitLabSource
 
@@ -230,6 +293,8 @@ def check(
         parsed = parse_target(target)
         check_output_paths(output)
         settings = load_settings(find_config(state.config, os.environ))
+        # an MR URL of another GitLab is refused here, before any request is made
+        parsed = on_gitlab(parsed, settings.url)
         services = select_services(settings, parsed, service or [])
         session = ReadOnlySession()
         src = GitLabSource(connect(settings, session))
@@ -240,14 +305,12 @@ def check(
             services,
             _parse_now(now),
             explicit=bool(service),
-            on_skip=lambda line: typer.echo(f"auditor: {line}", err=True),
+            on_skip=_info,
         )
         if fmt == "table" and output is None and sys.stdout.isatty():
-            from rich.console import Console
-
             from auditor.report.table import print_table
 
-            print_table(report, Console())
+            print_table(report, _console())
         else:
             _emit(render(report, fmt), output)
         return exit_code(report.promotions)
@@ -278,14 +341,12 @@ def sweep(
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, max=32, help="Parallel requests to GitLab.")
     ] = 4,
-    now: Annotated[str | None, typer.Option("--now", hidden=True)] = None,
+    now: NowOption = None,
 ) -> None:
     """Find and audit every promotion to staging in a window; keep the evidence."""
 
     def run() -> int:
         check_output_paths(out=out)
-        from rich.console import Console
-
         from auditor.dates import parse_window
         from auditor.gitlab.client import ReadOnlySession, connect
         from auditor.gitlab.source import GitLabSource
@@ -305,11 +366,13 @@ def sweep(
         at = _parse_now(now)
         window = parse_window(since, start, end, timezone, at)
         store = EvidenceStore(db)
-        err = Console(stderr=True)
+        err = _console(stderr=True)
         with store, store.exclusive("sweep"):
             session = ReadOnlySession()
             src = GitLabSource(connect(settings, session), cache=store, session=session)
-            if err.is_terminal:
+            if state.quiet:  # the sweep's own default reports no progress
+                result = Sweep(src, session, settings, store, concurrency).run(window, names, at)
+            elif err.is_terminal:
                 with RichProgress(err) as progress:
                     result = Sweep(src, session, settings, store, concurrency, progress).run(
                         window, names, at
@@ -320,7 +383,7 @@ def sweep(
                 )
             if out is not None and result.run_id is not None:
                 written = write_site(store, result.run_id, out, bundle=False)
-                err.print(f"auditor: wrote {len(written)} report files to {out}", markup=False)
+                _info(f"wrote {len(written)} report files to {out}")
         if fmt == "json":
             from auditor.report.json_report import render as render_json
 
@@ -335,7 +398,7 @@ def sweep(
                 None,
             )
         elif sys.stdout.isatty():
-            sweep_summary.print_summary(result, Console())
+            sweep_summary.print_summary(result, _console())
         else:
             _emit(sweep_summary.render(result), None)
         for gap in result.gaps:
@@ -368,14 +431,23 @@ def history(
 
         if fmt not in ("table", "json", "csv"):
             raise ConfigError("--format must be table, json or csv")
+        from auditor.rulebook import load_rulebook
+
         if verdict and verdict not in {v.value for v in Verdict}:
-            raise ConfigError(f"unknown verdict {verdict!r}")
-        if rule and not re.fullmatch(r"SH\d\d", rule):
-            raise ConfigError(f"not a rule id: {rule!r} (SH01..SH14)")
+            known = ", ".join(v.value for v in Verdict)
+            raise ConfigError(f"unknown verdict {verdict!r} (one of: {known})")
+        rule_ids = [r.id for r in load_rulebook().rules]
+        if rule and rule not in rule_ids:
+            raise ConfigError(f"unknown rule {rule!r} (one of: {', '.join(rule_ids)})")
         if not db.is_file():
             raise ConfigError(f"no evidence store at {db} (run auditor sweep first, or --db)")
         store = EvidenceStore(db)
         with store:
+            # the services of the store's runs, not of a config: history needs none
+            swept = sorted({name for r in store.runs() for name in r["services"]})
+            if service and service not in swept:
+                known = f"swept: {', '.join(swept)}" if swept else f"{db} holds no runs yet"
+                raise ConfigError(f"unknown service {service!r} ({known})")
             if runs:
                 rows = store.runs()
                 _emit(history_report.render_runs(rows, fmt), None)
@@ -563,7 +635,7 @@ def report(
                 if bundle and out.exists() and any(out.iterdir()):
                     raise ConfigError(f"--out {out} is not empty; a bundle needs a new directory")
                 written = write_site(store, rid, out, bundle)
-                typer.echo(f"auditor: wrote {len(written)} files to {out}", err=True)
+                _info(f"wrote {len(written)} files to {out}")
                 if bundle:
                     from auditor.bundle import MANIFEST, file_sha256
 
@@ -583,10 +655,13 @@ def report(
     raise typer.Exit(_guarded(run))
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def verify(
     directory: Annotated[
-        Path, typer.Argument(help="A bundle written by auditor report --out DIR --bundle.")
+        Path,
+        typer.Argument(
+            metavar="DIR", help="A bundle written by auditor report --out DIR --bundle."
+        ),
     ],
     manifest_sha256: Annotated[
         str | None,
@@ -655,7 +730,7 @@ def signoff(
     output: Annotated[
         Path | None, typer.Option("--output", help="Write the page here instead of stdout.")
     ] = None,
-    now: Annotated[str | None, typer.Option("--now", hidden=True)] = None,
+    now: NowOption = None,
 ) -> None:
     """A release manager's sign-off page for one service: what is on staging now, every
     promotion since the last cut-off, and what blocks sign-off."""
@@ -781,7 +856,7 @@ def signoff(
 
 @app.command()
 def doctor(
-    now: Annotated[str | None, typer.Option("--now", hidden=True)] = None,
+    now: NowOption = None,
 ) -> None:
     """Check that the auditor can use GitLab as configured: connectivity, the token and its
     scopes, and read access to every configured project. Read-only; one line per check;
@@ -844,20 +919,31 @@ def simulator_serve(
     raise typer.Exit(_guarded(run))
 
 
+def _shell_line(*words: object) -> str:
+    """A command line as a person would type it: every word quoted for a POSIX shell where
+    it needs it (`!` in `group/name!1` would otherwise be history expansion in bash)."""
+    import shlex
+
+    return " ".join(shlex.quote(str(word)) for word in words)
+
+
 @app.command()
 def demo(
     out: Annotated[
-        Path, typer.Option("--out", help="Where the demo's evidence store and HTML/PDF reports go.")
+        Path,
+        typer.Option(
+            "--out", help="Where the demo's auditor.toml, evidence store and HTML/PDF reports go."
+        ),
     ] = Path("auditor-demo"),
 ) -> None:
     """Audit a bundled simulated GitLab: three MRs checked, then a week swept into a store
-    and its reports written. No GitLab of your own needed."""
+    and its reports written. No GitLab of your own needed. Each step is shown as the
+    command that does it, which works when typed (with the demo world served again, as the
+    demo says at its end)."""
 
     def run() -> int:
-        from rich.console import Console
-
         from auditor.audit import check_mr, parse_target
-        from auditor.discover import Window
+        from auditor.dates import parse_window
         from auditor.gitlab.client import ReadOnlySession, connect
         from auditor.gitlab.source import GitLabSource
         from auditor.report import sweep_summary
@@ -869,32 +955,45 @@ def demo(
         from auditor.sweep import Sweep
 
         check_output_paths(out=out)
-        console = Console()
+        console = _console()
+
+        def show(*words: object) -> None:
+            # soft_wrap: a command is never broken or cut at the terminal's width
+            console.print(f"$ {_shell_line('auditor', *words)}", markup=False, soft_wrap=True)
+
         module = load_module("demo")
         console.print("[bold]auditor demo[/]: building a simulated GitLab (evenergi/*) ...")
         world = build_world(module)
-        with SimulatorServer(world) as server, tempfile.TemporaryDirectory() as tmp:
+        at = f"{world.now:%Y-%m-%dT%H:%M:%SZ}"
+        with SimulatorServer(world) as server:
             url = server.start() if not getattr(server, "url", None) else server.url
-            cfg = Path(tmp) / "auditor.toml"
+            out.mkdir(parents=True, exist_ok=True)
+            # kept in DIR, so that the commands shown below can be typed as they are
+            cfg = out / "auditor.toml"
             cfg.write_text(config_toml(url, services_of(module)), encoding="utf-8")
             settings = load_settings(cfg, {"GITLAB_TOKEN": world.token})
-            console.print(f"simulated GitLab at {url}; auditor.toml:", markup=False)
+            console.print(f"simulated GitLab at {url}; {cfg}:", markup=False)
             console.print(cfg.read_text(), markup=False, highlight=False)
             for text in module.TARGETS:
                 target = parse_target(text)
                 services = [s.name for s in settings.services_for_project(target.project)]
                 src = GitLabSource(connect(settings, ReadOnlySession()))
                 report = check_mr(src, settings, target, services, world.now)
-                console.rule(f"auditor check {text}")
+                console.rule(f"check {text}")
+                show("--config", cfg, "check", text, "--now", at)
                 print_table(report, console)
 
-            console.rule(f"auditor sweep --from {MONDAY:%Y-%m-%d} --db {out / 'auditor.db'}")
-            out.mkdir(parents=True, exist_ok=True)
-            with EvidenceStore(out / "auditor.db") as store, store.exclusive("sweep"):
+            db = out / "auditor.db"
+            start = f"{MONDAY:%Y-%m-%dT%H:%M:%SZ}"
+            # the window the command shown would sweep, so that both are the same
+            window = parse_window(None, start, at, None, world.now)
+            console.rule("sweep the week")
+            show("--config", cfg, "sweep", "--from", start, "--to", at, "--db", db, "--now", at)
+            with EvidenceStore(db) as store, store.exclusive("sweep"):
                 session = ReadOnlySession()
                 source = GitLabSource(connect(settings, session), cache=store, session=session)
                 result = Sweep(source, session, settings, store).run(
-                    Window(MONDAY, world.now), list(settings.services), world.now
+                    window, list(settings.services), world.now
                 )
                 sweep_summary.print_summary(result, console)
                 if result.run_id is not None:
@@ -902,6 +1001,18 @@ def demo(
                     console.print(
                         f"reports: {len(written)} files; open {out / 'index.html'}", markup=False
                     )
+        port = url.rsplit(":", 1)[1].rstrip("/")
+        console.rule("try it yourself")
+        console.print("From the store, without GitLab:", markup=False)
+        show("history", "--db", db)
+        show("report", "--db", db, "--format", "markdown")
+        console.print(
+            "The simulated GitLab stopped with the demo. To run the commands above again, "
+            "serve the same world at the same address in another terminal:",
+            markup=False,
+        )
+        show("simulator", "serve", "--world", "demo", "--port", port)
+        console.print("and set GITLAB_TOKEN to the token it prints after the URL.", markup=False)
         return 0
 
     raise typer.Exit(_guarded(run))
