@@ -681,3 +681,21 @@ def test_weekly_counts_fill_gaps_and_stop_at_the_retention_horizon() -> None:
         ]
     )
     assert len(ancient) == MAX_WEEKS and ancient[-1].week.isoformat() == "2026-11-16"
+
+
+def test_the_compliant_card_is_coloured_by_what_it_means(week: Site) -> None:
+    """Issue 10: a "0.0% compliant" card was green. Green only when all are compliant."""
+    by_service: dict[str, set[str]] = {}
+    for promotion in week.doc["promotions"]:
+        by_service.setdefault(promotion["service"], set()).add(promotion["verdict"])
+    seen = set()
+    for service, verdicts in by_service.items():
+        html = (week.out / f"{service}.html").read_text(encoding="utf-8")
+        card = re.search(r'<div class="card (\w+)"><span class="n">[^<]*</span> compliant', html)
+        assert card, service
+        expected = (
+            "ok" if verdicts == {"compliant"} else "bad" if "non_compliant" in verdicts else "warn"
+        )
+        assert card.group(1) == expected, (service, verdicts)
+        seen.add(expected)
+    assert {"ok", "bad"} <= seen, seen  # the week holds both kinds of service

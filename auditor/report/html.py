@@ -240,6 +240,17 @@ class Summary:
     cut_offs: int
     median_lead_time: str
 
+    @property
+    def compliance_class(self) -> str:
+        """The compliant card's colour by what it means: green only when every promotion is
+        compliant, red when any is not, amber while some could not be shown either way (or
+        there was nothing to audit). A "0.0% compliant" card is never green."""
+        if self.promotions and self.compliant == self.promotions:
+            return "ok"
+        if any(v.count for v in self.verdicts if v.verdict == "non_compliant"):
+            return "bad"
+        return "warn"
+
 
 @dataclass(frozen=True)
 class RunInfo:
