@@ -520,6 +520,24 @@ def _pick_run(
     raise ConfigError(f"no finished run in {store.path}{covering}; run auditor sweep first")
 
 
+def _chosen_run(store: EvidenceStore, rid: int, window: tuple[datetime, datetime] | None) -> str:
+    """Which run a report is of, and why: the newest finished one (covering the window
+    asked for), and whether that run's window is wider than asked (the report is the run's,
+    whole)."""
+    run = next(r for r in store.runs() if r["id"] == rid)
+    start, end = _window_bound(run["window_from"]), _window_bound(run["window_to"])
+    line = (
+        f"report of run {rid} ({start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC, "
+        f"{run['status']}): the newest finished run"
+    )
+    if window is None:
+        return line
+    line += " covering the window asked for"
+    if start < window[0] or end > window[1]:
+        line += "; its window is wider, and the report covers all of it"
+    return line
+
+
 def _window_bound(value: object) -> datetime:
     from auditor.report.json_report import parse_timestamp
 
@@ -627,6 +645,8 @@ def report(
             window = (chosen_window.start, chosen_window.end)
         with _open_store(db) as store:
             rid = _pick_run(store, run_id, window=window)
+            if run_id is None:
+                _info(_chosen_run(store, rid, window))
             stored = store.report(rid)
             extras = store.extras(rid)
             if out is None:

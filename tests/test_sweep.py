@@ -423,6 +423,16 @@ def test_report_picks_the_run_that_covers_a_window(tmp_path: Path) -> None:
             "csv",
         )
         assert covered.exit_code == 0 and "evenergi/vemo-core,1,vemo-core" in covered.stdout
+        # which run, and that its window (the week) is wider than asked, is said on stderr
+        assert (
+            "auditor: report of run 1 (2026-11-16 00:00 to 2026-11-22 23:59 UTC, complete): "
+            "the newest finished run covering the window asked for; its window is wider, "
+            "and the report covers all of it"
+        ) in " ".join(covered.stderr.split())
+        quiet = served.run("--quiet", "report", "--db", str(db), "--format", "csv")
+        assert quiet.exit_code == 0 and quiet.stderr == ""
+        plain = served.run("report", "--db", str(db), "--format", "csv")
+        assert "report of run 1" in plain.stderr and "wider" not in plain.stderr
         outside = served.run(
             "report", "--db", str(db), "--from", "2026-10-01", "--to", "2026-10-07"
         )
