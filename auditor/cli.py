@@ -38,12 +38,15 @@ HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 
 app = typer.Typer(
     no_args_is_help=True,
+    # plain help, as gh and glab print it: a flag shows no value, an option its METAVAR
+    rich_markup_mode=None,
     add_completion=False,
     context_settings=HELP_OPTIONS,
     help="Prove from GitLab's records whether hotfixes reached staging by the runbook.",
 )
 simulator_app = typer.Typer(
     no_args_is_help=True,
+    rich_markup_mode=None,
     context_settings=HELP_OPTIONS,
     help="A simulated GitLab, for trying the "
     "auditor (or any GitLab client) without a GitLab of your own.",
@@ -64,14 +67,30 @@ NowOption = Annotated[
 
 
 class PlainUsage(TyperCommand):
-    """A command whose usage line shows a required argument bare (`check [OPTIONS] TARGET`),
-    as click, gh and glab do, where typer wraps it in braces (`{target}`)."""
+    """A command whose usage line and help show a required argument bare (`check [OPTIONS]
+    TARGET`, `TARGET  The MR as...`), as click, gh and glab do, where typer wraps it in
+    braces (`{target}`) and adds its Python type (`TARGET <str>`)."""
 
     def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
         return [
             piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
             for piece in super().collect_usage_pieces(ctx)
         ]
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        args, opts = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                args.append((re.sub(r" <[^>]*>$", "", record[0]), record[1]))
+            else:
+                opts.append(record)
+        for title, rows in (("Arguments", args), ("Options", opts)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
 
 
 class _State:
@@ -155,7 +174,9 @@ def main_options(
     config: Annotated[
         Path | None,
         typer.Option(
-            "--config", help="auditor.toml to use (else $AUDITOR_CONFIG, else ./auditor.toml)."
+            "--config",
+            metavar="PATH",
+            help="auditor.toml to use (else $AUDITOR_CONFIG, else ./auditor.toml).",
         ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
@@ -272,12 +293,16 @@ def check(
         list[str] | None,
         typer.Option(
             "--service",
+            metavar="NAME",
             help="Audit only this service (repeatable); default: every service built from PROJECT.",
         ),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, json, junit or markdown.")] = "table",
+    fmt: Annotated[
+        str, typer.Option("--format", metavar="FORMAT", help="table, json, junit or markdown.")
+    ] = "table",
     output: Annotated[
-        Path | None, typer.Option("--output", help="Write the report here instead of stdout.")
+        Path | None,
+        typer.Option("--output", metavar="PATH", help="Write the report here instead of stdout."),
     ] = None,
     now: NowOption = None,
 ) -> None:
@@ -321,25 +346,43 @@ def check(
 @app.command()
 def sweep(
     since: Annotated[
-        str | None, typer.Option("--since", help="A duration back from now: 7d, 36h (default 7d).")
+        str | None,
+        typer.Option(
+            "--since", metavar="DURATION", help="A duration back from now: 7d, 36h (default 7d)."
+        ),
     ] = None,
     start: Annotated[
-        str | None, typer.Option("--from", help="Window start: YYYY-MM-DD or ISO 8601.")
+        str | None,
+        typer.Option("--from", metavar="DATE", help="Window start: YYYY-MM-DD or ISO 8601."),
     ] = None,
     end: Annotated[
-        str | None, typer.Option("--to", help="Window end, inclusive: YYYY-MM-DD or ISO 8601.")
+        str | None,
+        typer.Option("--to", metavar="DATE", help="Window end, inclusive: YYYY-MM-DD or ISO 8601."),
     ] = None,
     timezone: Annotated[
-        str | None, typer.Option("--timezone", help="Time zone of --from/--to dates (default UTC).")
+        str | None,
+        typer.Option(
+            "--timezone", metavar="ZONE", help="Time zone of --from/--to dates (default UTC)."
+        ),
     ] = None,
     service: Annotated[
-        list[str] | None, typer.Option("--service", help="Only this service (repeatable).")
+        list[str] | None,
+        typer.Option("--service", metavar="NAME", help="Only this service (repeatable)."),
     ] = None,
-    db: Annotated[Path, typer.Option("--db", help="The evidence store.")] = Path("auditor.db"),
-    out: Annotated[Path | None, typer.Option("--out", help="Write reports here.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    db: Annotated[Path, typer.Option("--db", metavar="PATH", help="The evidence store.")] = Path(
+        "auditor.db"
+    ),
+    out: Annotated[
+        Path | None, typer.Option("--out", metavar="DIR", help="Write reports here.")
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", metavar="FORMAT", help="table or json.")
+    ] = "table",
     concurrency: Annotated[
-        int, typer.Option("--concurrency", min=1, max=32, help="Parallel requests to GitLab.")
+        int,
+        typer.Option(
+            "--concurrency", metavar="N", min=1, max=32, help="Parallel requests to GitLab."
+        ),
     ] = 4,
     now: NowOption = None,
 ) -> None:
@@ -411,17 +454,27 @@ def sweep(
 
 @app.command()
 def history(
-    db: Annotated[Path, typer.Option("--db", help="The evidence store.")] = Path("auditor.db"),
-    service: Annotated[str | None, typer.Option("--service", help="Only this service.")] = None,
-    verdict: Annotated[str | None, typer.Option("--verdict", help="Only this verdict.")] = None,
+    db: Annotated[Path, typer.Option("--db", metavar="PATH", help="The evidence store.")] = Path(
+        "auditor.db"
+    ),
+    service: Annotated[
+        str | None, typer.Option("--service", metavar="NAME", help="Only this service.")
+    ] = None,
+    verdict: Annotated[
+        str | None, typer.Option("--verdict", metavar="VERDICT", help="Only this verdict.")
+    ] = None,
     rule: Annotated[
         str | None,
         typer.Option(
-            "--rule", help="Only promotions where this rule failed or was unknown, e.g. SH07."
+            "--rule",
+            metavar="RULE",
+            help="Only promotions where this rule failed or was unknown, e.g. SH07.",
         ),
     ] = None,
     runs: Annotated[bool, typer.Option("--runs", help="List the runs instead.")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    fmt: Annotated[
+        str, typer.Option("--format", metavar="FORMAT", help="table, json or csv.")
+    ] = "table",
 ) -> None:
     """List past runs and promotions from the store, without touching GitLab."""
 
@@ -584,16 +637,24 @@ def write_site(store: EvidenceStore, run_id: int, out: Path, bundle: bool) -> li
 
 @app.command()
 def report(
-    db: Annotated[Path, typer.Option("--db", help="The evidence store.")] = Path("auditor.db"),
+    db: Annotated[Path, typer.Option("--db", metavar="PATH", help="The evidence store.")] = Path(
+        "auditor.db"
+    ),
     run_id: Annotated[
         int | None,
         typer.Option(
-            "--run", help="Run id (default: the newest finished run, complete or incomplete)."
+            "--run",
+            metavar="N",
+            help="Run id (default: the newest finished run, complete or incomplete).",
         ),
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Write index.html and each service's HTML and PDF report here."),
+        typer.Option(
+            "--out",
+            metavar="DIR",
+            help="Write index.html and each service's HTML and PDF report here.",
+        ),
     ] = None,
     bundle: Annotated[
         bool,
@@ -607,22 +668,27 @@ def report(
         str | None,
         typer.Option(
             "--format",
+            metavar="FORMAT",
             help="Without --out, an export to "
             "stdout: json, junit, junit-services, csv, csv-findings, markdown, "
             "table.",
         ),
     ] = None,
     output: Annotated[
-        Path | None, typer.Option("--output", help="Write the export here instead of stdout.")
+        Path | None,
+        typer.Option("--output", metavar="PATH", help="Write the export here instead of stdout."),
     ] = None,
     start: Annotated[
         str | None,
         typer.Option(
             "--from",
+            metavar="DATE",
             help="Instead of --run: the newest finished run whose window covers --from..--to.",
         ),
     ] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Window end, inclusive.")] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", metavar="DATE", help="Window end, inclusive.")
+    ] = None,
 ) -> None:
     """Reports of a stored sweep run; never touches GitLab."""
 
@@ -685,7 +751,11 @@ def verify(
     ],
     manifest_sha256: Annotated[
         str | None,
-        typer.Option("--manifest-sha256", help="Also require manifest.json to have this SHA-256."),
+        typer.Option(
+            "--manifest-sha256",
+            metavar="HEX",
+            help="Also require manifest.json to have this SHA-256.",
+        ),
     ] = None,
 ) -> None:
     """Check every file of an evidence bundle against its manifest: exit 0 only if all match."""
@@ -724,31 +794,47 @@ def verify(
 @app.command()
 def signoff(
     service: Annotated[
-        str, typer.Option("--service", help="The service to sign off, as in auditor.toml.")
+        str,
+        typer.Option(
+            "--service", metavar="NAME", help="The service to sign off, as in auditor.toml."
+        ),
     ],
     start: Annotated[
         str | None,
-        typer.Option("--from", help="Promotions since (default: the last cut-off the run saw)."),
+        typer.Option(
+            "--from",
+            metavar="DATE",
+            help="Promotions since (default: the last cut-off the run saw).",
+        ),
     ] = None,
     release: Annotated[
         str | None,
         typer.Option(
             "--release",
+            metavar="SHA",
             help="Sign off this release commit: only the promotions and drift it carries.",
         ),
     ] = None,
-    db: Annotated[Path, typer.Option("--db", help="The evidence store.")] = Path("auditor.db"),
+    db: Annotated[Path, typer.Option("--db", metavar="PATH", help="The evidence store.")] = Path(
+        "auditor.db"
+    ),
     run_id: Annotated[
         int | None,
         typer.Option(
-            "--run", help="Run id (default: the newest finished run covering the service)."
+            "--run",
+            metavar="N",
+            help="Run id (default: the newest finished run covering the service).",
         ),
     ] = None,
     fmt: Annotated[
-        str, typer.Option("--format", help="markdown, json, html or pdf (pdf needs --output).")
+        str,
+        typer.Option(
+            "--format", metavar="FORMAT", help="markdown, json, html or pdf (pdf needs --output)."
+        ),
     ] = "markdown",
     output: Annotated[
-        Path | None, typer.Option("--output", help="Write the page here instead of stdout.")
+        Path | None,
+        typer.Option("--output", metavar="PATH", help="Write the page here instead of stdout."),
     ] = None,
     now: NowOption = None,
 ) -> None:
@@ -905,10 +991,14 @@ def simulator_serve(
     world: Annotated[
         str,
         typer.Option(
-            "--world", help="A world name under fixtures/worlds or a path to a world module."
+            "--world",
+            metavar="NAME",
+            help="A world name under fixtures/worlds or a path to a world module.",
         ),
     ] = "demo",
-    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0: any free one).")] = 0,
+    port: Annotated[
+        int, typer.Option("--port", metavar="PORT", help="Port on 127.0.0.1 (0: any free one).")
+    ] = 0,
 ) -> None:
     """Serve a simulated GitLab world on 127.0.0.1; prints `URL TOKEN` when ready."""
 
@@ -952,7 +1042,9 @@ def demo(
     out: Annotated[
         Path,
         typer.Option(
-            "--out", help="Where the demo's auditor.toml, evidence store and HTML/PDF reports go."
+            "--out",
+            metavar="DIR",
+            help="Where the demo's auditor.toml, evidence store and HTML/PDF reports go.",
         ),
     ] = Path("auditor-demo"),
 ) -> None:

@@ -152,6 +152,18 @@ def test_short_help_is_the_same_as_help(command: list[str]) -> None:
     assert "-h" in long.output  # and it says so
 
 
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "app")
+def test_help_shows_flags_bare_and_values_by_name(command: list[str]) -> None:
+    """Issue 10: `--debug <bool>`, `--help <bool>`, `--service <list[str]>`. A flag takes no
+    value, and an option's value is named for what it is (PATH, DATE, NAME), as gh does."""
+    text = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "100"}).output
+    assert not re.search(r"<(bool|str|int|path|list\[str\])", text, re.IGNORECASE), text
+    for line in text.splitlines():
+        option = re.match(r"\s+(?:-\w, )?(--[a-z0-9-]+)(?: ([A-Z][A-Z0-9_]*))?", line)
+        if option and option.group(1) in ("--help", "--debug", "--quiet", "--no-color"):
+            assert option.group(2) is None, line
+
+
 def test_usage_line_names_the_arguments() -> None:
     runner = CliRunner()
     usage = runner.invoke(app, ["check", "-h"], env={"COLUMNS": "100"}).output
