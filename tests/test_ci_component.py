@@ -357,3 +357,20 @@ def test_weekly_job_writes_no_stale_junit_when_gitlab_cannot_be_used(
     again = run_job(job, cwd, bin_dir, {"AUDITOR_GITLAB_TOKEN": "revoked"})
     assert again.returncode == 4, again.stderr
     assert not (cwd / job["artifacts"]["reports"]["junit"]).exists()
+
+
+def test_readme_lists_every_input_with_its_default() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("#### As a GitLab CI/CD component", 1)[1].split("\n## ", 1)[0]
+    shared = re.search(r"^\| (`stage`.*?) \| as above \| as above \|$", section, re.MULTILINE)
+    assert shared, "the mr-promotion table's row of inputs shared with weekly-sweep"
+    weekly = load("weekly-sweep").inputs
+    for name in COMPONENTS:
+        assert f"component: $CI_SERVER_FQDN/tools/auditor/{name}@" in section
+        for key, spec in load(name).inputs.items():
+            default = spec["default"]
+            shown = json.dumps(default) if default in ("", True, False) else default
+            if f"| `{key}` | `{shown}` |" in section:
+                continue
+            assert f"`{key}`" in shared.group(1), f"{name}: input {key} not in the README"
+            assert weekly[key] == spec, f"{name}: {key} is not as in weekly-sweep"
