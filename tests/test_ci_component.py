@@ -68,6 +68,8 @@ def spec_problems(component: Component) -> list[str]:
             problems.append(f"input {name}: default {spec['default']!r} is not a {kind}")
         if "options" in spec and spec.get("default") not in spec["options"]:
             problems.append(f"input {name}: default not among its options")
+        if "regex" in spec and not re.search(spec["regex"], str(spec.get("default"))):
+            problems.append(f"input {name}: default does not match its regex")
     return problems
 
 
@@ -131,9 +133,11 @@ def test_spec_check_catches_undeclared_unused_and_mistyped_inputs() -> None:
     text = (TEMPLATES / "weekly-sweep.yml").read_text(encoding="utf-8")
     text = text.replace("$[[ inputs.cache_key ]]", "$[[ inputs.cache_name ]]")
     text = text.replace("default: false", "default: 'no'")
+    text = text.replace("default: AUDITOR_GITLAB_TOKEN", "default: $AUDITOR_GITLAB_TOKEN")
     assert spec_problems(parse(text)) == [
         "input cache_name used but not declared",
         "input cache_key declared but never used",
+        "input token_variable: default does not match its regex",
         "input allow_incomplete: default 'no' is not a boolean",
     ]
 
