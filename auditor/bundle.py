@@ -56,6 +56,7 @@ from urllib.parse import unquote, urlsplit
 from auditor import __version__
 from auditor.findings import PromotionResult
 from auditor.report.json_report import TOOL_NAME, format_timestamp, to_dict
+from auditor.signing import SIGNATURE
 from auditor.store import EvidenceStore, StoreError
 
 FORMAT = "auditor.bundle/v1"
@@ -183,6 +184,8 @@ def _scan(root: Path) -> tuple[dict[str, Path], list[str], list[str]]:
                 else:
                     odd.append(rel)
     files.pop(MANIFEST, None)
+    # The signature is over the manifest, so it cannot be listed in it; checked by --key.
+    files.pop(SIGNATURE, None)
     return dict(sorted(files.items())), sorted(odd), errors
 
 

@@ -635,6 +635,69 @@ def write_site(store: EvidenceStore, run_id: int, out: Path, bundle: bool) -> li
     return written
 
 
+def _signing_key(path: Path) -> Any:
+    from auditor.signing import SigningError, load_private
+
+    try:
+        return load_private(path)
+    except SigningError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _sign_bundle(out: Path, key: Any, digest: str, rid: int, gitlab_url: str) -> None:
+    """Write DIR/manifest.sig.json last, once the manifest it names is final."""
+    from auditor.report.json_report import format_timestamp
+    from auditor.signing import SIGNATURE, keyid, sign, statement
+
+    kid = keyid(key.key.public_key())
+    signer = key.signer or f"key {kid[:8]}"
+    signed_at = format_timestamp(datetime.now(UTC))
+    doc = statement(
+        digest,
+        run_id=rid,
+        gitlab_url=gitlab_url,
+        tool_version=__version__,
+        signed_at=signed_at,
+        signer=signer,
+    )
+    with (out / SIGNATURE).open("xb") as fh:
+        fh.write(sign(key, doc))
+    typer.echo(f"auditor: signed by {signer} (key {kid[:8]}…) at {signed_at}", err=True)
+
+
+@app.command()
+def keygen(
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            metavar="PATH",
+            help="Write the private key here (mode 0600, never overwritten) and the public "
+            "key to PATH.pub.",
+        ),
+    ],
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name", metavar="WHO", help="The key's holder, named in every signature it makes."
+        ),
+    ] = None,
+) -> None:
+    """Make an Ed25519 key pair for signing evidence bundles (report --bundle --sign)."""
+
+    def run() -> int:
+        from auditor.signing import SigningError, generate
+
+        try:
+            public, kid = generate(out, name)
+        except SigningError as exc:
+            raise ConfigError(str(exc)) from None
+        typer.echo(f"wrote {out} (private, keep it secret) and {public} (key {kid})")
+        return 0
+
+    raise typer.Exit(_guarded(run))
+
+
 @app.command()
 def report(
     db: Annotated[Path, typer.Option("--db", metavar="PATH", help="The evidence store.")] = Path(
@@ -664,6 +727,15 @@ def report(
             "raw GitLab evidence and manifest.json (SHA-256 of every file).",
         ),
     ] = False,
+    sign_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--sign",
+            metavar="KEY",
+            help="With --bundle: sign manifest.json with this Ed25519 private key "
+            "(auditor keygen), writing manifest.sig.json.",
+        ),
+    ] = None,
     fmt: Annotated[
         str | None,
         typer.Option(
@@ -696,6 +768,10 @@ def report(
         check_output_paths(output, out)
         if out is None and bundle:
             raise ConfigError("--bundle goes with --out DIR")
+        if sign_key is not None and not bundle:
+            raise ConfigError("--sign goes with --out DIR --bundle")
+        # The key is read before anything is written: a bad key leaves no half a bundle.
+        signing_key = _signing_key(sign_key) if sign_key is not None else None
         if out is not None and fmt is not None:
             raise ConfigError("use --out DIR for the reports or --format for one export")
         chosen = fmt or "json"
@@ -729,6 +805,8 @@ def report(
                     # printed so that a later rewrite of the manifest itself is detectable:
                     # auditor verify DIR --manifest-sha256 <this>
                     typer.echo(f"auditor: {MANIFEST} sha256 {digest}", err=True)
+                    if signing_key is not None:
+                        _sign_bundle(out, signing_key, digest, rid, stored.gitlab_url)
         from auditor.gaps import gaps_from_rows
 
         gaps = gaps_from_rows(extras["gaps"])
@@ -757,6 +835,15 @@ def verify(
             help="Also require manifest.json to have this SHA-256.",
         ),
     ] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            "--key",
+            metavar="PUB",
+            help="Require manifest.sig.json to be a valid signature by this public key "
+            "(PATH.pub from auditor keygen).",
+        ),
+    ] = None,
 ) -> None:
     """Check every file of an evidence bundle against its manifest: exit 0 only if all match."""
 
@@ -766,9 +853,39 @@ def verify(
 
         if not directory.is_dir():
             raise ConfigError(f"{directory} is not a directory")
+        from auditor.signing import SIGNATURE
+
+        public_key = None
+        if key is not None:
+            from auditor.signing import SigningError, load_public
+
+            try:
+                public_key = load_public(key)
+            except SigningError as exc:
+                raise ConfigError(str(exc)) from None
         result = verify_bundle(directory)
         problems = result.problems()
         manifest = directory / MANIFEST
+        signed_line = None
+        signature = directory / SIGNATURE
+        if public_key is not None:
+            from auditor.signing import SignatureInvalid, check
+
+            if signature.is_symlink() or not signature.is_file():
+                problems.insert(0, f"not signed: no {SIGNATURE} in {directory}")
+            elif not manifest.is_file() or manifest.is_symlink():
+                problems.insert(0, f"signature: no {MANIFEST} to check it against")
+            else:
+                try:
+                    signed = check(signature.read_bytes(), public_key, file_sha256(manifest)[0])
+                    signed_line = (
+                        f"signed by {signed.signer} (key {signed.keyid[:8]}…) at "
+                        f"{signed.signed_at}: {MANIFEST} sha256 {signed.manifest_sha256}"
+                    )
+                except SignatureInvalid as exc:
+                    problems.insert(0, str(exc))
+        elif signature.is_file():
+            _info(f"{SIGNATURE} present but not checked (give --key PUB to check it)")
         if (
             manifest_sha256
             and manifest.is_file()
@@ -783,6 +900,8 @@ def verify(
                 f"auditor: {directory}: {len(problems)} problem(s); do not rely on it", err=True
             )
             return 1
+        if signed_line:
+            typer.echo(signed_line)
         typer.echo(
             f"{directory}: all {result.checked} files match the manifest (run {result.run_id})"
         )

@@ -134,6 +134,7 @@ COMMANDS = [
     ["history"],
     ["report"],
     ["verify"],
+    ["keygen"],
     ["signoff"],
     ["doctor"],
     ["demo"],
