@@ -89,6 +89,8 @@ def generate(out: Path, signer: str | None) -> tuple[Path, str]:
     if signer is not None and (not signer.strip() or "\n" in signer or "\r" in signer):
         raise SigningError("--name must be one non-empty line")
     public_path = out.with_name(out.name + ".pub")
+    if out.exists() or out.is_symlink():
+        raise SigningError(f"{out} already exists; not overwritten")
     if public_path.exists() or public_path.is_symlink():
         raise SigningError(f"{public_path} already exists; not overwritten")
     key = Ed25519PrivateKey.generate()

@@ -78,7 +78,7 @@ def test_keygen_writes_0600_private_and_public_and_never_overwrites(keys: Path) 
     before = private.read_bytes()
     again = _run("keygen", "--out", str(private))
     assert again.exit_code == 2
-    assert "already exists" in again.output
+    assert f"{private} already exists" in again.output
     assert private.read_bytes() == before
 
 
