@@ -55,3 +55,15 @@ def serve(name: str, tmp_path: Path) -> Iterator[Served]:
 @pytest.fixture
 def by_the_book(tmp_path: Path) -> Iterator[Served]:
     yield from serve("by_the_book", tmp_path)
+
+
+def one_error_line(result: Any, code: int, *words: str) -> None:
+    """The contract's answer to bad input: exit `code` and one `auditor: error:` line on
+    stderr naming each of `words`, no traceback."""
+    assert result.exit_code == code, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("auditor: error: ")
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in lines[0], lines[0]

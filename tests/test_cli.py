@@ -20,17 +20,7 @@ from auditor.cli import app
 from auditor.config import load_settings
 from auditor.gitlab.client import ReadOnlySession, ReadOnlyViolation, connect
 from auditor.simulator.worlds import config_toml
-from tests.conftest import Served
-
-
-def _one_error_line(result, code: int, *words: str) -> None:
-    assert result.exit_code == code, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("auditor: error: ")
-    assert "Traceback" not in result.output
-    for word in words:
-        assert word in lines[0], lines[0]
+from tests.conftest import Served, one_error_line
 
 
 @pytest.mark.parametrize(
@@ -44,21 +34,21 @@ def _one_error_line(result, code: int, *words: str) -> None:
     ],
 )
 def test_malformed_target_is_a_usage_error(by_the_book: Served, target: str) -> None:
-    _one_error_line(by_the_book.run("check", target), 2, "PROJECT!IID")
+    one_error_line(by_the_book.run("check", target), 2, "PROJECT!IID")
 
 
 def test_unknown_service_is_a_usage_error(by_the_book: Served) -> None:
     result = by_the_book.run("check", "evenergi/vemo-core!1", "--service", "nope")
-    _one_error_line(result, 2, "unknown service 'nope'")
+    one_error_line(result, 2, "unknown service 'nope'")
 
 
 def test_service_of_another_project_is_a_usage_error(by_the_book: Served) -> None:
     result = by_the_book.run("check", "evenergi/vemo-core!1", "--service", "charge-api")
-    _one_error_line(result, 2, "charge-api")
+    one_error_line(result, 2, "charge-api")
 
 
 def test_project_without_a_service_is_a_usage_error(by_the_book: Served) -> None:
-    _one_error_line(by_the_book.run("check", "evenergi/other!1"), 2, "evenergi/other")
+    one_error_line(by_the_book.run("check", "evenergi/other!1"), 2, "evenergi/other")
 
 
 def test_missing_config(tmp_path: Path) -> None:
@@ -67,7 +57,7 @@ def test_missing_config(tmp_path: Path) -> None:
         ["--config", str(tmp_path / "nope.toml"), "check", "a/b!1"],
         env={"GITLAB_TOKEN": "x"},
     )
-    _one_error_line(result, 2, "config file not found")
+    one_error_line(result, 2, "config file not found")
 
 
 @pytest.mark.parametrize(
@@ -124,7 +114,7 @@ def test_invalid_config(tmp_path: Path, text: str, words: str) -> None:
     result = CliRunner().invoke(
         app, ["--config", str(cfg), "check", "a/x!1"], env={"GITLAB_TOKEN": "x"}
     )
-    _one_error_line(result, 2, words)
+    one_error_line(result, 2, words)
 
 
 def test_missing_token_is_a_configuration_error(by_the_book: Served) -> None:
@@ -133,12 +123,12 @@ def test_missing_token_is_a_configuration_error(by_the_book: Served) -> None:
         ["--config", str(by_the_book.config), "check", "evenergi/vemo-core!1"],
         env={"GITLAB_TOKEN": "", "GITLAB_PRIVATE_TOKEN": ""},
     )
-    _one_error_line(result, 2, "GITLAB_TOKEN")
+    one_error_line(result, 2, "GITLAB_TOKEN")
 
 
 def test_wrong_token_is_gitlab_unusable_and_never_echoed(by_the_book: Served) -> None:
     result = by_the_book.run("check", "evenergi/vemo-core!1", token="glpat-wrong-secret-123")
-    _one_error_line(result, 4, "401")
+    one_error_line(result, 4, "401")
     assert "glpat-wrong-secret-123" not in result.output
 
 
@@ -151,11 +141,11 @@ def test_unreachable_gitlab(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app, ["--config", str(cfg), "check", "a/c!1"], env={"GITLAB_TOKEN": "t"}
     )
-    _one_error_line(result, 4, "unreachable")
+    one_error_line(result, 4, "unreachable")
 
 
 def test_mr_that_does_not_exist(by_the_book: Served) -> None:
-    _one_error_line(by_the_book.run("check", "evenergi/vemo-core!999"), 4, "!999", "404")
+    one_error_line(by_the_book.run("check", "evenergi/vemo-core!999"), 4, "!999", "404")
 
 
 def test_project_that_does_not_exist(tmp_path: Path, by_the_book: Served) -> None:
@@ -166,7 +156,7 @@ def test_project_that_does_not_exist(tmp_path: Path, by_the_book: Served) -> Non
         ["--config", str(cfg), "check", "evenergi/gone!1"],
         env={"GITLAB_TOKEN": by_the_book.world.token},
     )
-    _one_error_line(result, 4, "evenergi/gone")
+    one_error_line(result, 4, "evenergi/gone")
 
 
 def test_formats_and_output_file(by_the_book: Served, tmp_path: Path) -> None:
@@ -190,7 +180,7 @@ def test_formats_and_output_file(by_the_book: Served, tmp_path: Path) -> None:
     assert written.exit_code == 0 and written.stdout == ""
     assert json.loads(out.read_text())["promotions"][0]["verdict"] == "compliant"
     bad = by_the_book.run("check", target, "--format", "yaml")
-    _one_error_line(bad, 2, "--format")
+    one_error_line(bad, 2, "--format")
 
 
 def test_token_never_in_any_output(by_the_book: Served) -> None:
@@ -209,7 +199,7 @@ def test_config_in_utf16_is_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app, ["--config", str(cfg), "check", "a/x!1"], env={"GITLAB_TOKEN": "x"}
     )
-    _one_error_line(result, 2, "not UTF-8 (UTF-16)")
+    one_error_line(result, 2, "not UTF-8 (UTF-16)")
 
 
 URL_SECRET = "glpat-url-secret-5150"
@@ -232,7 +222,7 @@ def test_credentials_in_the_url_are_refused_and_never_echoed(
     if where != "file":
         env[where] = url
     result = CliRunner().invoke(app, ["--config", str(cfg), *command], env=env)
-    _one_error_line(result, 2, "contains credentials", "GITLAB_TOKEN")
+    one_error_line(result, 2, "contains credentials", "GITLAB_TOKEN")
     assert URL_SECRET not in result.output
     assert by_the_book.server.requests == []  # refused before anything was sent
 
@@ -255,20 +245,20 @@ def _check_output(served: Served, output: Path) -> object:
 
 def test_check_output_into_a_missing_folder(by_the_book: Served, tmp_path: Path) -> None:
     result = _check_output(by_the_book, tmp_path / "nope" / "report.json")
-    _one_error_line(result, 2, "--output", "does not exist", "create it first")
+    one_error_line(result, 2, "--output", "does not exist", "create it first")
     assert by_the_book.server.requests == []
 
 
 def test_check_output_onto_a_directory(by_the_book: Served, tmp_path: Path) -> None:
     result = _check_output(by_the_book, tmp_path)
-    _one_error_line(result, 2, "is a directory", "give a file name")
+    one_error_line(result, 2, "is a directory", "give a file name")
     assert by_the_book.server.requests == []
 
 
 def test_check_output_under_a_file(by_the_book: Served, tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     result = _check_output(by_the_book, tmp_path / "file" / "report.json")
-    _one_error_line(result, 2, "is not a folder")
+    one_error_line(result, 2, "is not a folder")
     assert by_the_book.server.requests == []
 
 
@@ -277,7 +267,7 @@ def test_check_output_into_a_read_only_folder(by_the_book: Served) -> None:
     if folder is None:
         pytest.skip("/sys accepts new files here")
     result = _check_output(by_the_book, folder / "report.json")
-    _one_error_line(result, 2, "cannot write in /sys")
+    one_error_line(result, 2, "cannot write in /sys")
     assert by_the_book.server.requests == []
 
 
@@ -292,7 +282,7 @@ def test_check_output_into_a_folder_without_write_permission(
         result = _check_output(by_the_book, folder / "report.json")
     finally:
         folder.chmod(0o755)
-    _one_error_line(result, 2, "cannot write in", "Permission denied")
+    one_error_line(result, 2, "cannot write in", "Permission denied")
     assert by_the_book.server.requests == []
 
 
@@ -303,7 +293,7 @@ def test_sweep_out_onto_a_file_is_refused_before_gitlab(
     target.write_text("not a folder")
     db = tmp_path / "auditor.db"
     result = by_the_book.run("sweep", "--since", "7d", "--db", str(db), "--out", str(target))
-    _one_error_line(result, 2, "--out", "is not a folder")
+    one_error_line(result, 2, "--out", "is not a folder")
     assert by_the_book.server.requests == []
     assert not db.exists()
 
@@ -316,7 +306,7 @@ def test_sweep_out_into_a_read_only_folder(by_the_book: Served, tmp_path: Path) 
     result = by_the_book.run(
         "sweep", "--since", "7d", "--db", str(db), "--out", str(folder / "reports" / "week")
     )
-    _one_error_line(result, 2, "--out", "cannot write in /sys")
+    one_error_line(result, 2, "--out", "cannot write in /sys")
     assert by_the_book.server.requests == [] and not db.exists()
 
 
@@ -327,7 +317,7 @@ def test_signoff_output_onto_a_directory_is_refused_before_gitlab(
         "signoff", "--service", "vemo-core", "--db", str(tmp_path / "none.db"),
         "--output", str(tmp_path),
     )  # fmt: skip
-    _one_error_line(result, 2, "--output", "is a directory")
+    one_error_line(result, 2, "--output", "is a directory")
     assert by_the_book.server.requests == []
 
 
@@ -343,7 +333,7 @@ def test_report_output_checked_first(tmp_path: Path, args: list[str], words: str
     argv = ["report", "--db", str(tmp_path / "none.db")]
     argv += [a.replace("{tmp}", str(tmp_path)) for a in args]
     # the output is named, not the missing store: it is checked before anything is read
-    _one_error_line(CliRunner().invoke(app, argv), 2, words)
+    one_error_line(CliRunner().invoke(app, argv), 2, words)
 
 
 def test_history_csv_neutralises_formulas(tmp_path: Path) -> None:

@@ -14,17 +14,7 @@ from typer.testing import CliRunner
 from auditor.audit import Target, on_gitlab, parse_target
 from auditor.cli import app
 from auditor.config import ConfigError
-from tests.conftest import Served, serve
-
-
-def _one_error_line(result, code: int, *words: str) -> None:
-    assert result.exit_code == code, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("auditor: error: ")
-    assert "Traceback" not in result.output
-    for word in words:
-        assert word in lines[0], lines[0]
+from tests.conftest import Served, one_error_line, serve
 
 
 # -- 1. an MR's URL as the target ---------------------------------------------------------
@@ -56,7 +46,7 @@ def test_mr_url_with_service_filter(by_the_book: Served) -> None:
     code, got = by_the_book.check_json(url, "--service", "vemo-core")
     assert code == 0 and [p["service"] for p in got["promotions"]] == ["vemo-core"]
     result = by_the_book.run("check", url, "--service", "charge-api")
-    _one_error_line(result, 2, "charge-api", "evenergi/vemo-core")
+    one_error_line(result, 2, "charge-api", "evenergi/vemo-core")
 
 
 def test_mr_url_of_another_host_is_refused_before_any_request(
@@ -71,14 +61,14 @@ def test_mr_url_of_another_host_is_refused_before_any_request(
     ):
         url = f"{other}/evenergi/vemo-core/-/merge_requests/1"
         result = by_the_book.run("check", url, "--format", "json")
-        _one_error_line(result, 2, other, "not on the configured GitLab", by_the_book.url)
+        one_error_line(result, 2, other, "not on the configured GitLab", by_the_book.url)
         assert result.stdout == ""
     assert by_the_book.server.requests == []
     # another GitLab that is really there is not asked either
     (tmp_path / "elsewhere").mkdir()
     for elsewhere in serve("by_the_book", tmp_path / "elsewhere"):
         url = f"{elsewhere.url}/evenergi/vemo-core/-/merge_requests/1"
-        _one_error_line(by_the_book.run("check", url), 2, elsewhere.url)
+        one_error_line(by_the_book.run("check", url), 2, elsewhere.url)
         assert elsewhere.server.requests == [] and by_the_book.server.requests == []
 
 
@@ -95,7 +85,7 @@ def test_mr_url_of_another_host_is_refused_before_any_request(
 )
 def test_malformed_mr_url_is_a_usage_error(by_the_book: Served, url: str) -> None:
     result = by_the_book.run("check", url.format(url=by_the_book.url))
-    _one_error_line(result, 2, "merge_requests/IID")
+    one_error_line(result, 2, "merge_requests/IID")
     assert by_the_book.server.requests == []
 
 
@@ -103,7 +93,7 @@ def test_mr_url_with_credentials_is_refused_without_repeating_them(by_the_book: 
     host = by_the_book.url.split("://", 1)[1]
     url = f"http://oauth2:glpat-in-url-777@{host}/evenergi/vemo-core/-/merge_requests/1"
     result = by_the_book.run("check", url)
-    _one_error_line(result, 2, "credentials")
+    one_error_line(result, 2, "credentials")
     assert "glpat-in-url-777" not in result.output
     assert by_the_book.server.requests == []
 
@@ -205,7 +195,7 @@ def test_history_refuses_an_unknown_filter_value_naming_the_known_ones(
 ) -> None:
     db, _ = _swept(by_the_book, tmp_path)
     result = CliRunner().invoke(app, ["history", "--db", str(db), *args])
-    _one_error_line(result, 2, *words)
+    one_error_line(result, 2, *words)
     assert result.stdout == ""
 
 
@@ -229,7 +219,7 @@ def test_history_service_filter_on_an_empty_store(tmp_path: Path) -> None:
     with EvidenceStore(db):
         pass
     result = CliRunner().invoke(app, ["history", "--db", str(db), "--service", "vemo-core"])
-    _one_error_line(result, 2, "unknown service 'vemo-core'", "holds no runs")
+    one_error_line(result, 2, "unknown service 'vemo-core'", "holds no runs")
 
 
 # -- 4. --quiet, --no-color and NO_COLOR -------------------------------------------------------
@@ -257,7 +247,7 @@ def test_quiet_keeps_errors_and_silences_skipped_services(tmp_path: Path) -> Non
         result = served.run("--quiet", "check", "evenergi/vemo!1", "--format", "json", "--now", now)
         assert result.exit_code in (0, 1, 3) and result.stderr == "", result.stderr
         assert [p["service"] for p in json.loads(result.stdout)["promotions"]] == ["vemo-core"]
-        _one_error_line(served.run("--quiet", "check", "evenergi/vemo!1x"), 2, "PROJECT!IID")
+        one_error_line(served.run("--quiet", "check", "evenergi/vemo!1x"), 2, "PROJECT!IID")
 
 
 def _on_a_terminal(served: Served, *args: str, env: dict[str, str] | None = None) -> str:
