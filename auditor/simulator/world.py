@@ -11,7 +11,9 @@ downstream pipeline, a deploy job with an environment records a deployment.
 from __future__ import annotations
 
 import itertools
+import shutil
 import tempfile
+import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -484,7 +486,12 @@ class World:
         self.token = "glpat-simulated-0123456789abcdef"
         # what GET /personal_access_tokens/self reports (auditor doctor warns beyond read_api)
         self.token_scopes: list[str] = ["read_api"]
-        self.root = root or Path(tempfile.mkdtemp(prefix="auditor-world-"))
+        if root is None:
+            root = Path(tempfile.mkdtemp(prefix="auditor-world-"))
+            # A world's git repositories live as long as the world: a test suite or a demo
+            # builds hundreds of worlds and would otherwise leave gigabytes in the temp dir.
+            weakref.finalize(self, shutil.rmtree, root, ignore_errors=True)
+        self.root = root
         self.users: dict[str, User] = {}
         self.projects: dict[str, SimProject] = {}
         self.pipelines: dict[int, SimPipeline] = {}
