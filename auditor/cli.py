@@ -7,19 +7,20 @@ Exit codes are the contract's: 0 compliant, 1 a violation, 2 usage or configurat
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import click
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 from auditor import __version__
 from auditor.config import ConfigError, find_config, load_settings
@@ -36,15 +37,49 @@ T = TypeVar("T")
 # context, the simulator group is given it too in case it is ever run on its own
 HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 
+# typer re-exports click's BadParameter but not its parent UsageError, and newer typers
+# vendor click, so `click.UsageError` need not be the class typer raises.
+_UsageError = next(k for k in typer.BadParameter.__mro__ if k.__name__ == "UsageError")
+
+
+class OneLineErrors(TyperGroup):
+    """click's usage errors (a missing argument, an unknown option or command, a bad value)
+    as one line, `auditor: error: ...`, exit 2, like every other bad input; click would print
+    the usage line, a hint and the error on three. Help for a bare group is left alone."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        with _one_line_usage_errors():
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _one_line_usage_errors():
+            return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def _one_line_usage_errors() -> Iterator[None]:
+    try:
+        yield
+    except _UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            raise
+        message = exc.format_message().rstrip(".")
+        where = f" (see '{exc.ctx.command_path} -h')" if exc.ctx is not None else ""
+        typer.echo(f"auditor: error: {message[:1].lower()}{message[1:]}{where}", err=True)
+        raise typer.Exit(2) from None
+
+
 app = typer.Typer(
+    cls=OneLineErrors,
     no_args_is_help=True,
     # plain help, as gh and glab print it: a flag shows no value, an option its METAVAR
     rich_markup_mode=None,
-    add_completion=False,
+    add_completion=True,
     context_settings=HELP_OPTIONS,
     help="Prove from GitLab's records whether hotfixes reached staging by the runbook.",
 )
 simulator_app = typer.Typer(
+    cls=OneLineErrors,
     no_args_is_help=True,
     rich_markup_mode=None,
     context_settings=HELP_OPTIONS,
@@ -54,6 +89,48 @@ simulator_app = typer.Typer(
 app.add_typer(simulator_app, name="simulator")
 
 FORMAT_CHOICES = ("table", "json", "junit", "markdown")
+SWEEP_FORMATS = ("table", "json")
+HISTORY_FORMATS = ("table", "json", "csv")
+SIGNOFF_FORMATS = ("markdown", "json", "html", "pdf")
+
+
+# Shell completion (`auditor --install-completion`): typer calls these with the word being
+# typed. They must never fail or print: a completion that raises breaks the user's shell line.
+def _completing(values: Callable[[], Iterable[str]]) -> Callable[..., list[str]]:
+    def complete(incomplete: str) -> list[str]:
+        try:
+            return [value for value in values() if value.startswith(incomplete)]
+        except Exception:  # noqa: BLE001 - no config, a broken one: nothing to offer
+            return []
+
+    return complete
+
+
+def _complete_service(ctx: typer.Context, incomplete: str) -> list[str]:
+    """The [services] names of the config: no token is needed to suggest them, nor a valid
+    config. The app's callback does not run while completing, so --config is read here."""
+    import tomllib
+
+    def services() -> list[str]:
+        explicit = ctx.find_root().params.get("config")
+        data = tomllib.loads(find_config(explicit, os.environ).read_text(encoding="utf-8"))
+        return list(data.get("services", {}))
+
+    return _completing(services)(incomplete)
+
+
+def _rule_ids() -> list[str]:
+    from auditor.rulebook import load_rulebook
+
+    return [rule.id for rule in load_rulebook().rules]
+
+
+def _world_names() -> list[str]:
+    from auditor.simulator.worlds import available_worlds
+
+    return available_worlds()
+
+
 # The moment the audit is as of (grace periods, "now" in reports), for reproducible runs.
 NowOption = Annotated[
     str | None,
@@ -126,31 +203,45 @@ def _fail(message: str, code: int) -> typer.Exit:
 
 def _guarded(fn: Callable[[], T]) -> T:
     """Map every expected failure to its one-line message and exit code."""
-    from auditor.bundle import BundleError
-    from auditor.gitlab.client import ReadOnlyViolation
-    from auditor.gitlab.source import GitLabUnusable
-    from auditor.store import StoreError
-
     try:
         return fn()
     except typer.Exit:
         raise
     except ConfigError as exc:
         raise _fail(str(exc), 2) from None
-    except (StoreError, BundleError) as exc:
-        raise _fail(str(exc), 2) from None
-    except GitLabUnusable as exc:
-        raise _fail(str(exc), 4) from None
-    except ReadOnlyViolation as exc:
-        raise _fail(f"internal error, nothing was sent: {exc}", 4) from None
     except KeyboardInterrupt:
         raise _fail("interrupted", 130) from None
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        expected = _expected_failure(exc)
+        if expected is not None:
+            raise _fail(*expected) from None
         if state.debug:
             traceback.print_exc()
         raise _fail(
             f"unexpected {type(exc).__name__}: {exc} (run with --debug for details)", 70
         ) from None
+
+
+# (module, exception class, message prefix, exit code) of the failures a user can act on.
+_EXPECTED_FAILURES = (
+    ("auditor.store", "StoreError", "", 2),
+    ("auditor.bundle", "BundleError", "", 2),
+    ("auditor.gitlab.source", "GitLabUnusable", "", 4),
+    ("auditor.gitlab.client", "ReadOnlyViolation", "internal error, nothing was sent: ", 4),
+)
+
+
+def _expected_failure(exc: Exception) -> tuple[str, int] | None:
+    """The message and exit code of an expected failure, or None for a bug.
+
+    Only a module already imported can have raised its exceptions, so they are looked up in
+    `sys.modules` rather than imported: `history` must not load python-gitlab, nor `check`
+    sqlite-utils, merely to name an exception (startup time is a feature of a CLI)."""
+    for module_name, class_name, prefix, code in _EXPECTED_FAILURES:
+        module = sys.modules.get(module_name)
+        if module is not None and isinstance(exc, getattr(module, class_name)):
+            return f"{prefix}{exc}", code
+    return None
 
 
 def _parse_now(text: str | None) -> datetime:
@@ -295,10 +386,17 @@ def check(
             "--service",
             metavar="NAME",
             help="Audit only this service (repeatable); default: every service built from PROJECT.",
+            autocompletion=_complete_service,
         ),
     ] = None,
     fmt: Annotated[
-        str, typer.Option("--format", metavar="FORMAT", help="table, json, junit or markdown.")
+        str,
+        typer.Option(
+            "--format",
+            metavar="FORMAT",
+            help="table, json, junit or markdown.",
+            autocompletion=_completing(lambda: FORMAT_CHOICES),
+        ),
     ] = "table",
     output: Annotated[
         Path | None,
@@ -367,7 +465,12 @@ def sweep(
     ] = None,
     service: Annotated[
         list[str] | None,
-        typer.Option("--service", metavar="NAME", help="Only this service (repeatable)."),
+        typer.Option(
+            "--service",
+            metavar="NAME",
+            help="Only this service (repeatable).",
+            autocompletion=_complete_service,
+        ),
     ] = None,
     db: Annotated[Path, typer.Option("--db", metavar="PATH", help="The evidence store.")] = Path(
         "auditor.db"
@@ -376,7 +479,13 @@ def sweep(
         Path | None, typer.Option("--out", metavar="DIR", help="Write reports here.")
     ] = None,
     fmt: Annotated[
-        str, typer.Option("--format", metavar="FORMAT", help="table or json.")
+        str,
+        typer.Option(
+            "--format",
+            metavar="FORMAT",
+            help="table or json.",
+            autocompletion=_completing(lambda: SWEEP_FORMATS),
+        ),
     ] = "table",
     concurrency: Annotated[
         int,
@@ -398,8 +507,8 @@ def sweep(
         from auditor.store import EvidenceStore
         from auditor.sweep import Sweep
 
-        if fmt not in ("table", "json"):
-            raise ConfigError("--format must be table or json")
+        if fmt not in SWEEP_FORMATS:
+            raise ConfigError(f"--format must be one of {', '.join(SWEEP_FORMATS)}")
         settings = load_settings(find_config(state.config, os.environ))
         for name in service or []:
             if name not in settings.services:
@@ -458,10 +567,22 @@ def history(
         "auditor.db"
     ),
     service: Annotated[
-        str | None, typer.Option("--service", metavar="NAME", help="Only this service.")
+        str | None,
+        typer.Option(
+            "--service",
+            metavar="NAME",
+            help="Only this service.",
+            autocompletion=_complete_service,
+        ),
     ] = None,
     verdict: Annotated[
-        str | None, typer.Option("--verdict", metavar="VERDICT", help="Only this verdict.")
+        str | None,
+        typer.Option(
+            "--verdict",
+            metavar="VERDICT",
+            help="Only this verdict.",
+            autocompletion=_completing(lambda: [v.value for v in Verdict]),
+        ),
     ] = None,
     rule: Annotated[
         str | None,
@@ -469,11 +590,18 @@ def history(
             "--rule",
             metavar="RULE",
             help="Only promotions where this rule failed or was unknown, e.g. SH07.",
+            autocompletion=_completing(_rule_ids),
         ),
     ] = None,
     runs: Annotated[bool, typer.Option("--runs", help="List the runs instead.")] = False,
     fmt: Annotated[
-        str, typer.Option("--format", metavar="FORMAT", help="table, json or csv.")
+        str,
+        typer.Option(
+            "--format",
+            metavar="FORMAT",
+            help="table, json or csv.",
+            autocompletion=_completing(lambda: HISTORY_FORMATS),
+        ),
     ] = "table",
 ) -> None:
     """List past runs and promotions from the store, without touching GitLab."""
@@ -482,8 +610,8 @@ def history(
         from auditor.report import history as history_report
         from auditor.store import EvidenceStore
 
-        if fmt not in ("table", "json", "csv"):
-            raise ConfigError("--format must be table, json or csv")
+        if fmt not in HISTORY_FORMATS:
+            raise ConfigError(f"--format must be one of {', '.join(HISTORY_FORMATS)}")
         from auditor.rulebook import load_rulebook
 
         if verdict and verdict not in {v.value for v in Verdict}:
@@ -744,6 +872,7 @@ def report(
             help="Without --out, an export to "
             "stdout: json, junit, junit-services, csv, csv-findings, markdown, "
             "table.",
+            autocompletion=_completing(lambda: EXPORT_FORMATS),
         ),
     ] = None,
     output: Annotated[
@@ -915,7 +1044,10 @@ def signoff(
     service: Annotated[
         str,
         typer.Option(
-            "--service", metavar="NAME", help="The service to sign off, as in auditor.toml."
+            "--service",
+            metavar="NAME",
+            help="The service to sign off, as in auditor.toml.",
+            autocompletion=_complete_service,
         ),
     ],
     start: Annotated[
@@ -948,7 +1080,10 @@ def signoff(
     fmt: Annotated[
         str,
         typer.Option(
-            "--format", metavar="FORMAT", help="markdown, json, html or pdf (pdf needs --output)."
+            "--format",
+            metavar="FORMAT",
+            help="markdown, json, html or pdf (pdf needs --output).",
+            autocompletion=_completing(lambda: SIGNOFF_FORMATS),
         ),
     ] = "markdown",
     output: Annotated[
@@ -979,8 +1114,8 @@ def signoff(
         )
         from auditor.signoff import to_dict as signoff_dict
 
-        if fmt not in ("markdown", "json", "html", "pdf"):
-            raise ConfigError("--format must be markdown, json, html or pdf")
+        if fmt not in SIGNOFF_FORMATS:
+            raise ConfigError(f"--format must be one of {', '.join(SIGNOFF_FORMATS)}")
         if fmt == "pdf" and output is None:
             raise ConfigError("--format pdf needs --output PATH")
         # 40 hex digits for SHA-1 repositories, 64 for SHA-256 ones; 7 is git's short form
@@ -1113,6 +1248,7 @@ def simulator_serve(
             "--world",
             metavar="NAME",
             help="A world name under fixtures/worlds or a path to a world module.",
+            autocompletion=_completing(_world_names),
         ),
     ] = "demo",
     port: Annotated[

@@ -29,6 +29,7 @@ import json
 import os
 import socket
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -37,8 +38,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
-
-from sqlite_utils import Database
 
 from auditor.findings import (
     AttemptSummary,
@@ -52,6 +51,30 @@ from auditor.findings import (
 )
 from auditor.gaps import gaps_from_coverage
 from auditor.report.json_report import format_timestamp
+
+
+def _import_sqlite_utils() -> type[Any]:
+    """sqlite-utils' `Database`, imported without pandas and numpy.
+
+    sqlite-utils imports pandas and numpy, when installed, only to map their scalar types to
+    column types. The store never writes either, and importing them is most of a second
+    before `auditor history` can print anything. A `None` in `sys.modules` makes their import
+    raise ImportError, which sqlite-utils expects; the entries are removed again at once, so
+    the reports still import both normally. If either is already loaded, nothing is blocked.
+    """
+    blocked = [name for name in ("pandas", "numpy") if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        from sqlite_utils import Database as database
+    finally:
+        for name in blocked:
+            if sys.modules.get(name, ...) is None:
+                del sys.modules[name]
+    return database
+
+
+Database = _import_sqlite_utils()
 
 if TYPE_CHECKING:
     # Only for the annotation: importing the client would pull python-gitlab and requests

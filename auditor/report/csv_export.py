@@ -19,8 +19,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import pandas as pd
-
 from auditor.findings import PromotionResult, Report, Status, Verdict
 from auditor.gaps import Gap, gaps_from_rows
 from auditor.report.json_report import format_timestamp
@@ -65,6 +63,10 @@ def _rules(result: PromotionResult, status: Status) -> str:
 
 
 def _csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
+    # pandas here, not at the top: `auditor history` imports this module for `neutralise`
+    # and must start fast.
+    import pandas as pd
+
     # Fixed columns even with no rows, so a week without promotions still has a header.
     frame = pd.DataFrame(
         [{c: neutralise(row[c]) for c in columns} for row in rows], columns=list(columns)
