@@ -1386,7 +1386,9 @@ def demo(
 
 
 def main() -> None:
-    app()
+    # One name however it is started (`auditor`, `python -m auditor`): usage lines, hints
+    # and the shell completion script (its `_AUDITOR_COMPLETE` variable) depend on it.
+    app(prog_name="auditor")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,14 @@ printed commands work when typed."""
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import re
+import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -163,7 +169,38 @@ def test_usage_line_names_the_arguments() -> None:
     assert "verify [OPTIONS] DIR" in runner.invoke(app, ["verify", "-h"]).output
     # a missing argument is named as the usage line names it
     missing = runner.invoke(app, ["check"])
-    assert missing.exit_code == 2 and "'TARGET'" in missing.output
+    one_error_line(missing, 2, "missing argument", "'TARGET'", "check -h")
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["check"], ("missing argument 'TARGET'", "check -h")),
+        (["check", "a/b!1", "--nope"], ("no such option: --nope", "check -h")),
+        (["nosuch"], ("no such command 'nosuch'",)),
+        (["sweep", "--concurrency", "lots"], ("'--concurrency'", "sweep -h")),
+        (["sweep", "--concurrency", "99"], ("'--concurrency'",)),
+        (["demo", "extra"], ("unexpected extra argument", "extra", "demo -h")),
+        (["history", "--db"], ("'--db' requires an argument",)),
+        (["simulator", "nosuch"], ("no such command 'nosuch'", "simulator -h")),
+        (["--config"], ("'--config' requires an argument",)),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_a_usage_error_is_one_line_like_every_other_bad_input(
+    args: list[str], words: tuple[str, ...]
+) -> None:
+    """click prints the usage line, a hint and `Error: ...`; the contract's bad input is one
+    `auditor: error:` line and exit 2, whichever part of the command line is wrong."""
+    result = CliRunner().invoke(app, args, env={"AUDITOR_CONFIG": ""})
+    one_error_line(result, 2, *words)
+    assert "Usage:" not in result.output
+
+
+def test_a_bare_group_still_shows_its_help() -> None:
+    for args in ([], ["simulator"]):
+        result = CliRunner().invoke(app, args)
+        assert "Usage:" in result.output and "auditor: error" not in result.output
 
 
 # -- 3. every filter validated ----------------------------------------------------------------
@@ -335,3 +372,146 @@ def test_every_command_the_demo_prints_works_as_typed(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# -- 6. shell completion -------------------------------------------------------------------------
+def _auditor_env(**extra: str) -> dict[str, str]:
+    """The environment for running the installed `auditor` (or this checkout's) in bash."""
+    root = str(Path(__file__).resolve().parent.parent)
+    bindir = str(Path(sys.executable).parent)
+    return {
+        **os.environ,
+        "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": root,
+        "AUDITOR_CONFIG": "",
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def completion_script() -> str:
+    """What `auditor --show-completion bash` prints, for bash to source."""
+    if shutil.which("bash") is None:
+        pytest.skip("no bash")
+    shown = subprocess.run(
+        [sys.executable, "-m", "auditor", "--show-completion", "bash"],
+        capture_output=True,
+        text=True,
+        env=_auditor_env(),
+        timeout=60,
+        check=True,
+    )
+    assert "complete " in shown.stdout and "_AUDITOR_COMPLETE" in shown.stdout, shown.stdout
+    # `python -m auditor` completes as `auditor` would: the script calls the command by name
+    return shown.stdout
+
+
+def _complete(script: str, cwd: Path, *words: str) -> list[str]:
+    """Bash's answer when TAB is pressed after `words` (the last one being typed)."""
+    shim = cwd / "bin"
+    shim.mkdir(exist_ok=True)
+    (shim / "auditor").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m auditor "$@"\n')
+    (shim / "auditor").chmod(0o755)
+    quoted = " ".join(shlex.quote(w) for w in words)
+    program = (
+        f"{script}\nCOMP_WORDS=({quoted}); COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ));"
+        ' _auditor_completion auditor; printf "%s\\n" "${COMPREPLY[@]}"'
+    )
+    env = _auditor_env()
+    env["PATH"] = f"{shim}{os.pathsep}{env['PATH']}"
+    done = subprocess.run(
+        ["bash", "-c", program], cwd=cwd, capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    return [line for line in done.stdout.splitlines() if line]
+
+
+def test_bash_completes_commands_options_and_values(completion_script: str, tmp_path: Path) -> None:
+    config = tmp_path / "elsewhere.toml"
+    config.write_text(
+        '[gitlab]\nurl = "https://gitlab.example.com"\norchestration_project = "o/p"\n'
+        '[services.vemo-core]\nproject = "e/v"\n[services.vemo-billing]\nproject = "e/b"\n'
+        '[services.charge-api]\nproject = "e/c"\n'
+    )
+    ask = functools.partial(_complete, completion_script, tmp_path)
+    assert ask("auditor", "hi") == ["history"]
+    assert {"check", "sweep", "report", "simulator"} <= set(ask("auditor", ""))
+    assert "--verdict" in ask("auditor", "history", "--")
+    # values: the config's services (no token needed), the rule catalog, the formats
+    assert ask("auditor", "--config", str(config), "sweep", "--service", "vemo") == [
+        "vemo-core",
+        "vemo-billing",
+    ]
+    assert ask("auditor", "--config", str(config), "check", "a/b!1", "--service", "") == [
+        "vemo-core",
+        "vemo-billing",
+        "charge-api",
+    ]
+    assert ask("auditor", "history", "--rule", "SH1") == [f"SH1{n}" for n in range(5)]
+    assert ask("auditor", "report", "--format", "csv") == ["csv", "csv-findings"]
+    assert "in_progress" in ask("auditor", "history", "--verdict", "")
+    assert "by_the_book" in ask("auditor", "simulator", "serve", "--world", "by_")
+
+
+def test_completion_without_a_usable_config_offers_nothing_and_stays_quiet(
+    completion_script: str, tmp_path: Path
+) -> None:
+    (tmp_path / "broken.toml").write_text("[services\n")
+    for config in ("missing.toml", str(tmp_path / "broken.toml")):
+        assert _complete(completion_script, tmp_path, "auditor", "--config", config,
+                         "sweep", "--service", "") == []  # fmt: skip
+
+
+# -- 7. startup: heavy libraries only where used -------------------------------------------------
+HEAVY = ("pandas", "numpy", "matplotlib", "weasyprint", "datasette", "cryptography")
+
+
+def _imported(*args: str, env: dict[str, str]) -> set[str]:
+    """Every module a run of `auditor ARGS` imported (python -X importtime), a proxy for its
+    startup time that a busy machine cannot make flaky."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "auditor", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    names = re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s+(\S+)$", done.stderr, re.MULTILINE)
+    assert names, done.stderr
+    return set(names)
+
+
+def test_history_and_check_start_without_the_heavy_libraries(
+    by_the_book: Served, tmp_path: Path
+) -> None:
+    """Issue 10: every command spent 1.3-3.6 s before doing anything, most of it importing
+    pandas through sqlite-utils. `history` needs neither GitLab nor pandas; `check` needs
+    neither the store nor the report libraries."""
+    db, _ = _swept(by_the_book, tmp_path)
+    history = _imported("history", "--db", str(db), env=_auditor_env())
+    assert "sqlite_utils" in history  # it did read the store
+    assert not {*HEAVY, "gitlab", "jinja2"} & history, sorted({*HEAVY, "gitlab"} & history)
+
+    env = _auditor_env(GITLAB_TOKEN=by_the_book.world.token)
+    now = ("--now", by_the_book.world.now.isoformat())
+    check = _imported("--config", str(by_the_book.config), "check", "evenergi/vemo-core!1", *now,
+                      env=env)  # fmt: skip
+    assert "gitlab" in check  # it did ask GitLab
+    assert not {*HEAVY, "sqlite_utils", "jinja2"} & check
+
+
+def test_the_store_still_maps_numpy_values_when_numpy_came_first(tmp_path: Path) -> None:
+    """The store imports sqlite-utils without pandas and numpy (see `_import_sqlite_utils`),
+    and must leave both importable afterwards: reports and CSV exports use them."""
+    program = (
+        "import auditor.store, sys\n"
+        "assert 'pandas' not in sys.modules and 'numpy' not in sys.modules\n"
+        "import numpy, pandas\n"
+        "print(pandas.DataFrame({'a': [numpy.int64(1)]}).to_csv(index=False).split())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, env=_auditor_env(),
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['a', '1']"
