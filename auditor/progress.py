@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Column
 
 
 class PlainProgress:
@@ -32,17 +42,28 @@ class PlainProgress:
 
 
 class RichProgress:
-    def __init__(self, console: Console) -> None:
+    """A bar per phase with its count, time taken and time left, on one 80-column line: a
+    long note (an MR's path) is cut, never wrapped onto a second line."""
+
+    def __init__(self, console: Console, clock: Callable[[], float] | None = None) -> None:
         self.bar = Progress(
             TextColumn("{task.description:>9}"),
-            BarColumn(),
+            BarColumn(bar_width=16),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[note]}"),
             TimeElapsedColumn(),
+            # rich estimates from the recent rate; until a step is done it shows -:--:--
+            TimeRemainingColumn(),
+            TextColumn("left"),
+            TextColumn(
+                "{task.fields[note]}",
+                table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1),
+            ),
             console=console,
             transient=False,
+            expand=True,
+            **({"get_time": clock} if clock is not None else {}),
         )
-        self.tasks: dict[str, int] = {}
+        self.tasks: dict[str, TaskID] = {}
 
     def __enter__(self) -> RichProgress:
         self.bar.start()

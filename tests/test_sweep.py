@@ -369,6 +369,35 @@ def test_progress_on_a_terminal_and_in_ci(tmp_path: Path) -> None:
         assert "auditor: evaluate 1/1 evenergi/vemo-core!1 compliant" in lines.getvalue()
 
 
+def test_progress_bar_shows_time_left_on_one_80_column_line() -> None:
+    """Issue 10: a long sweep's progress had no ETA. On a terminal each phase shows done/total,
+    time taken and time left (from the rate so far), and stays one line at 80 columns
+    however long the note (an MR's path) is."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from auditor.progress import RichProgress
+
+    clock = [1000.0]
+    bar = RichProgress(Console(file=StringIO(), width=80), clock=lambda: clock[0])
+    bar.phase("discover", 2)
+    bar.phase("collect", 40)
+    bar.advance("discover", "vemo-core")
+    for n in range(10):  # 10 of 40 in 30 s: 30 more steps at 3 s each
+        clock[0] += 3
+        bar.advance("collect", f"evenergi/a-very-long-group/and-a-longer-project-name!{n}")
+    screen = StringIO()
+    Console(file=screen, width=80, color_system=None).print(bar.bar.get_renderable())
+    lines = screen.getvalue().splitlines()
+    assert len(lines) == 2 and all(len(line) <= 80 for line in lines), lines
+    discover, collect = lines
+    assert "1/2" in discover and "vemo-core" in discover
+    assert "10/40" in collect and "0:00:30" in collect  # elapsed
+    assert "0:01:30 left" in collect  # remaining
+    assert "evenergi/a-very-long" in collect and collect.rstrip().endswith("…")
+
+
 @pytest.mark.parametrize("name", ["week", "synthetic_small"])
 def test_sweep_worlds_find_exactly_what_they_hold(name: str, tmp_path: Path) -> None:
     """The sweep finds exactly the world's promotions (with their verdicts), drift,
