@@ -627,6 +627,34 @@ def test_table_keeps_to_width_except_urls() -> None:
             assert len(line) <= 80, line
 
 
+def test_table_at_80_columns_gives_the_summary_most_of_the_line() -> None:
+    """Issue 10: at 80 columns the rule's name column left the summary a quarter of the line
+    and it wrapped a few words at a time. Narrow, the name sits above its summary: every
+    finding's name and whole summary are still there, read down the summary column."""
+    text = table.render(REPORT, width=80)
+    parts, summary_at = [], None
+    for line in text.splitlines():
+        if line.startswith("Rule"):  # each promotion's table has its own columns
+            assert line.split() == ["Rule", "Status", "Summary"], line
+            summary_at = line.index("Summary")
+        elif summary_at is not None and line.startswith(("SH", " ")):
+            parts.append(line[summary_at:].strip())
+    column = " ".join(parts)
+    for result in PROMOTIONS:
+        for finding in result.findings:
+            clean = " ".join(finding.summary.replace("\n", " ").split())
+            if "\x1b" in clean or "<script>" in clean:
+                continue  # hostile text is neutralised, checked elsewhere
+            assert finding.name in column and clean in column, (finding.summary, text)
+    wide = table.render(REPORT, width=100)
+    assert next(line for line in wide.splitlines() if line.startswith("Rule")).split() == [
+        "Rule",
+        "Name",
+        "Status",
+        "Summary",
+    ]
+
+
 def test_table_escapes_gitlab_text() -> None:
     text = table.render(REPORT, width=120)
     # Rich markup in titles prints literally, and the hostile title stays on one line.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -318,7 +319,6 @@ def test_history_without_a_store_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_the_readmes_retention_recipe_works_on_a_real_store(tmp_path: Path) -> None:
-    import re
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     sql = re.search(r'sqlite3 auditor\.db "(.*?)"', readme, re.DOTALL)
@@ -396,6 +396,70 @@ def test_progress_bar_shows_time_left_on_one_80_column_line() -> None:
     assert "10/40" in collect and "0:00:30" in collect  # elapsed
     assert "0:01:30 left" in collect  # remaining
     assert "evenergi/a-very-long" in collect and collect.rstrip().endswith("…")
+
+
+def test_sweep_summary_fits_80_columns_without_cutting_a_name(tmp_path: Path) -> None:
+    """Issue 10: on an 80-column terminal the table cut service names ("vemo-…") and the
+    attention lines wrapped back to the margin. Now: no line beyond 80 columns but the MR's
+    URL (kept whole, to be clicked), every service name whole, a wrapped finding indented
+    under its text, and the wide table unchanged in content."""
+    import dataclasses
+
+    from auditor.config import load_settings
+    from auditor.dates import parse_window
+    from auditor.gitlab.client import ReadOnlySession, connect
+    from auditor.gitlab.source import GitLabSource
+    from auditor.report import sweep_summary
+    from auditor.sweep import Sweep
+
+    for served in serve("week", tmp_path):
+        settings = load_settings(served.config, {"GITLAB_TOKEN": served.world.token})
+        expect = served.world.expect["window"]
+        window = parse_window(None, expect["from"], expect["to"], None, served.world.now)
+        session = ReadOnlySession()
+        result = Sweep(GitLabSource(connect(settings, session)), session, settings).run(
+            window, list(settings.services), served.world.now
+        )
+    # one name that fits the narrow table's service column (24 of 80), others that cannot
+    suffixes = ("-settlement-and-reconciliation-worker", "-reconciler")
+    long_names = {
+        name: f"{name}{suffixes[n % 2]}"[: 24 if n % 2 else None]
+        for n, name in enumerate(result.summaries)
+    }
+    result.summaries = {
+        long_names[name]: dataclasses.replace(summary, service=long_names[name])
+        for name, summary in result.summaries.items()
+    }
+    attention = [p for p in result.report.promotions if p.verdict.value != "compliant"]
+    assert attention, "the week must have a promotion that needs attention"
+
+    text = sweep_summary.render(result, width=80)
+    lines = text.splitlines()
+    urls = {p.mr.web_url for p in attention}
+    assert all(len(line) <= 80 or line.strip() in urls for line in lines), text
+    assert "…" not in text
+    table = lines[: next(i for i, line in enumerate(lines) if "requests to GitLab" in line)]
+    # the service column, read down: a name too long for it is wrapped at its hyphens
+    column = "".join(re.sub(r"(\s+\d+)+\s*$", "", line).strip() for line in table[4:])
+    for name in long_names.values():
+        assert name in column, (name, text)
+        if len(name) <= 24:
+            assert any(line.startswith(f"{name} ") for line in table), (name, text)
+    at = 0  # promotions and their findings are listed in order
+    for p in attention:
+        at = lines.index(f"    {p.mr.web_url}", at)
+        for f in p.findings:
+            if f.status.value in ("fail", "unknown"):
+                at = next(i for i in range(at, len(lines)) if lines[i].startswith(f"    {f.rule} "))
+                words = " ".join(lines[at].split()[1:])
+                following = lines[at + 1 :]
+                for line in following:  # a continuation sits under the text, not the margin
+                    if not line.startswith("         ") or not line.strip():
+                        break
+                    words += " " + line.strip()
+                assert f"{f.name} {f.status.value}: {f.summary}" in words, (words, text)
+    wide = sweep_summary.render(result, width=160)
+    assert "requests" in wide and all(name in wide for name in long_names.values())
 
 
 @pytest.mark.parametrize("name", ["week", "synthetic_small"])

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import textwrap
 from io import StringIO
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from auditor.findings import Status, Verdict
 from auditor.sweep import SweepResult
@@ -14,32 +18,62 @@ from auditor.sweep import SweepResult
 _ATTENTION = (Verdict.NON_COMPLIANT, Verdict.INCOMPLETE, Verdict.IN_PROGRESS, Verdict.NOT_PROMOTED)
 
 
-def summary_table(result: SweepResult) -> Table:
-    table = Table(title="auditor sweep", title_justify="left")
-    for name in (
-        "service",
-        "promotions",
-        "compliant",
-        "non-compliant",
-        "incomplete",
-        "in progress",
-        "drift",
-        "requests",
-        "time",
-    ):
-        table.add_column(name, justify="left" if name == "service" else "right")
+# Below this many columns, or when the wide table would not fit, the table drops its requests
+# and time columns (the caption keeps the totals) and breaks its long headers, so that it
+# fits 80 columns without cutting a name.
+NARROW = 100
+_COUNTS = (
+    ("promotions", "promo-\ntions"),
+    ("compliant", "compliant"),
+    ("non-compliant", "non-\ncompliant"),
+    ("incomplete", "incom-\nplete"),
+    ("in progress", "in\nprogress"),
+    ("drift", "drift"),
+)
+
+
+def summary_table(result: SweepResult, width: int = 120) -> Table:
+    longest = max((len(name) for name in result.summaries), default=0)
+    # the wide table's columns are each their header or name wide, plus borders and padding
+    wide_width = longest + 4 + sum(len(wide) + 3 for wide, _ in _COUNTS) + len("requests time") + 6
+    narrow = width < max(NARROW, wide_width)
+    table = Table(
+        title="auditor sweep",
+        title_justify="left",
+        box=box.SIMPLE_HEAD if narrow else box.HEAVY_HEAD,
+        show_edge=not narrow,
+        padding=(0, 1, 0, 0) if narrow else (0, 1),
+        caption_justify="left",
+    )
+    # The counts as narrow as their headers' longest lines; the service gets the rest, and a
+    # name longer than that is wrapped at its hyphens, never cut to "vemo-…".
+    # (each column: its text, one space of padding and the one-space column separator)
+    counts_width = sum(max(map(len, short.split("\n"))) + 2 for _, short in _COUNTS)
+    name_width = max(12, width - counts_width - 1)
+    table.add_column("service", min_width=12 if narrow else None)
+    for wide, short in _COUNTS:
+        if narrow:
+            own = max(map(len, short.split("\n")))
+            table.add_column(short, justify="right", width=own, no_wrap=True)
+        else:
+            table.add_column(wide, justify="right")
+    if not narrow:
+        table.add_column("requests", justify="right")
+        table.add_column("time", justify="right")
     for s in result.summaries.values():
-        table.add_row(
-            escape(s.service),
-            str(s.promotions),
-            str(s.verdicts["compliant"]),
-            str(s.verdicts["non_compliant"]),
-            str(s.verdicts["incomplete"]),
-            str(s.verdicts["in_progress"]),
-            str(s.drift),
-            str(s.requests),
-            f"{s.seconds:.1f}s",
-        )
+        counts = [
+            s.promotions,
+            s.verdicts["compliant"],
+            s.verdicts["non_compliant"],
+            s.verdicts["incomplete"],
+            s.verdicts["in_progress"],
+            s.drift,
+        ]
+        name = _wrapped(s.service, name_width) if narrow else s.service
+        cells = [escape(name), *map(str, counts)]
+        if not narrow:
+            cells += [str(s.requests), f"{s.seconds:.1f}s"]
+        table.add_row(*cells)
     table.caption = (
         f"{result.requests} requests to GitLab ({result.cache_hits} answers reused from the "
         f"store), {result.seconds:.1f}s"
@@ -47,32 +81,55 @@ def summary_table(result: SweepResult) -> Table:
     return table
 
 
+def _wrapped(name: str, width: int) -> str:
+    return "\n".join(textwrap.wrap(name, width, break_on_hyphens=True)) or name
+
+
+def _line(console: Console, indent: int, markup: str) -> None:
+    """A line whose continuation lines keep its indent instead of starting at the margin."""
+    console.print(Padding(Text.from_markup(markup, emoji=False), (0, 0, 0, indent)))
+
+
 def print_summary(result: SweepResult, console: Console) -> None:
-    console.print(summary_table(result))
+    console.print(summary_table(result, console.width))
     attention = [p for p in result.report.promotions if p.verdict in _ATTENTION]
     if attention:
         console.print("[bold]Promotions that need attention[/]")
         for p in attention:
             bad = [f for f in p.findings if f.status in (Status.FAIL, Status.UNKNOWN)]
-            console.print(
-                f"  {escape(p.mr.project)}!{p.mr.iid} {escape(p.service)} "
-                f"[bold]{p.verdict.value.upper()}[/] {escape(p.mr.web_url)}"
+            _line(
+                console,
+                2,
+                f"{escape(p.mr.project)}!{p.mr.iid} {escape(p.service)} "
+                f"[bold]{p.verdict.value.upper()}[/]",
             )
-            for f in bad:
-                console.print(f"    {f.rule} {f.name} {f.status.value}: {escape(f.summary)}")
+            # on a line of its own and never broken, so it can be clicked or copied whole
+            console.print(Text(f"    {p.mr.web_url}"), soft_wrap=True)
+            if bad:
+                # the rule ids in a column of their own: a wrapped summary stays beside its id
+                findings = Table.grid(padding=(0, 1))
+                findings.add_column(no_wrap=True)
+                findings.add_column()
+                for f in bad:
+                    findings.add_row(f.rule, Text(f"{f.name} {f.status.value}: {f.summary}"))
+                console.print(Padding(findings, (0, 0, 0, 4)))
     if result.discovery.drift:
         console.print("[bold]Drift[/] (on release, deployed, explained by no merged MR)")
         for d in result.discovery.drift:
-            console.print(
-                f"  {escape(d.service)} {d.sha[:12]} {escape(d.title)} "
-                f"(deployed {d.deployed_at:%Y-%m-%d %H:%M} UTC)"
+            _line(
+                console,
+                2,
+                f"{escape(d.service)} {d.sha[:12]} {escape(d.title)} "
+                f"(deployed {d.deployed_at:%Y-%m-%d %H:%M} UTC)",
             )
     if result.discovery.cut_offs:
         console.print("[bold]Cut-offs[/]")
         for c in result.discovery.cut_offs:
-            console.print(
-                f"  pipeline #{c.pipeline_id} job {c.job_id} at "
-                f"{c.at:%Y-%m-%d %H:%M} UTC by {escape(c.by or '?')}"
+            _line(
+                console,
+                2,
+                f"pipeline #{c.pipeline_id} job {c.job_id} at "
+                f"{c.at:%Y-%m-%d %H:%M} UTC by {escape(c.by or '?')}",
             )
     if result.gaps:
         console.print(
@@ -80,7 +137,7 @@ def print_summary(result: SweepResult, console: Console) -> None:
             "incomplete; these are unknown, never pass)"
         )
         for g in result.gaps:
-            console.print(f"  {escape(str(g))}")
+            _line(console, 2, escape(str(g)))
 
 
 def render(result: SweepResult, width: int = 120) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
@@ -76,19 +77,31 @@ def _header(result: PromotionResult) -> Text:
     return Text.from_markup(markup, emoji=False)
 
 
-def _rules_table(result: PromotionResult) -> Table:
+# Below this many columns the rule's name moves above its summary, so the summary keeps
+# most of the line instead of wrapping a few words at a time beside three fixed columns.
+NARROW = 100
+
+
+def _rules_table(result: PromotionResult, width: int) -> Table:
+    narrow = width < NARROW
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=True)
     table.add_column("Rule", no_wrap=True)
-    table.add_column("Name", no_wrap=True)
+    if not narrow:
+        table.add_column("Name", no_wrap=True)
     table.add_column("Status", no_wrap=True)
     table.add_column("Summary", ratio=1, overflow="fold")
     for finding in result.findings:
-        table.add_row(
-            Text(_clean(finding.rule)),
-            Text(_clean(finding.name)),
-            _status_text(finding.status),
-            Text(_clean(finding.summary)),
-        )
+        summary = Text(_clean(finding.summary))
+        if narrow:
+            summary = Text.assemble((_clean(finding.name), "bold"), "\n", summary)
+            table.add_row(Text(_clean(finding.rule)), _status_text(finding.status), summary)
+        else:
+            table.add_row(
+                Text(_clean(finding.rule)),
+                Text(_clean(finding.name)),
+                _status_text(finding.status),
+                summary,
+            )
     return table
 
 
@@ -127,8 +140,10 @@ def _draw(report: Report, console: Console, *, links: bool, gaps: tuple[Gap, ...
     for result in report.promotions:
         console.print(_header(result))
         for attempt in result.attempts:
-            console.print(Text("  " + _clean(attempt.describe(format_timestamp)), style="dim"))
-        console.print(_rules_table(result))
+            # indented as a block, so a wrapped line does not start at the margin
+            described = Text(_clean(attempt.describe(format_timestamp)), style="dim")
+            console.print(Padding(described, (0, 0, 0, 2)))
+        console.print(_rules_table(result, console.width))
         evidence = list(_evidence_lines(result, links))
         if evidence:
             console.print(Text("Evidence:", style="bold"))
