@@ -18,7 +18,8 @@ hostile:
   missing field is an error, not an empty string.
 - Only URLs under the run's GitLab URL (http or https) become links (`gitlab_link`);
   anything else is shown as text, so a stored `javascript:` or foreign URL never becomes
-  clickable.
+  clickable. None do when the store marks the run's GitLab as simulated (`auditor demo`'s,
+  gone once the demo ends): the pages say so instead of linking to a dead port.
 - The page loads nothing: CSS is inline, charts are inline SVG (matplotlib escapes their
   text), there are no scripts, and a Content-Security-Policy of `default-src 'none'` makes a
   browser refuse any load or script should something slip through anyway.
