@@ -1357,6 +1357,8 @@ def demo(
             console.rule("sweep the week")
             show("--config", cfg, "sweep", "--from", start, "--to", at, "--db", db, "--now", at)
             with EvidenceStore(db) as store, store.exclusive("sweep"):
+                # the simulator stops with the demo: its reports say so and link nowhere
+                store.mark_simulated(url)
                 session = ReadOnlySession()
                 source = GitLabSource(connect(settings, session), cache=store, session=session)
                 result = Sweep(source, session, settings, store).run(

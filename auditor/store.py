@@ -366,6 +366,19 @@ def _v2(db: Database) -> None:
     db.execute("ALTER TABLE promotions ADD COLUMN attempts TEXT NOT NULL DEFAULT '[]'")
 
 
+# `meta` key listing the simulated GitLabs (see `EvidenceStore.mark_simulated`).
+SIMULATED_KEY = "simulated_gitlab"
+
+
+def _url_list(text: str | None) -> list[str]:
+    """The stored list of URLs; an unreadable value reads as none (it only ever unmarks)."""
+    try:
+        value = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return [str(u) for u in value] if isinstance(value, list) else []
+
+
 Migration = Callable[[Database], None]
 MIGRATIONS: list[Migration] = [_v1, _v2]
 
@@ -722,6 +735,32 @@ class EvidenceStore:
                 )
             )
         return rows[0] if rows else None
+
+    # -- simulated GitLabs --------------------------------------------------------------
+
+    def mark_simulated(self, gitlab_url: str) -> None:
+        """Record that `gitlab_url` is a simulated GitLab that stops with its process (the
+        one `auditor demo` serves): reports of runs against it say so and link nowhere.
+
+        Kept in `meta` under `simulated_gitlab` (a JSON list of URLs, credentials removed as
+        in `runs.gitlab_url`), so no schema change: a store without the key has none."""
+        url = redact_url(gitlab_url).rstrip("/")
+        with self._write() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", [SIMULATED_KEY]).fetchone()
+            urls = set(_url_list(row[0] if row else None)) | {url}
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [SIMULATED_KEY, json.dumps(sorted(urls))],
+            )
+
+    def simulated_gitlab_urls(self) -> frozenset[str]:
+        """The GitLab URLs `mark_simulated` recorded (none in a store that predates it)."""
+        with self._mutex:
+            row = self._db.conn.execute(
+                "SELECT value FROM meta WHERE key = ?", [SIMULATED_KEY]
+            ).fetchone()
+        return frozenset(_url_list(row[0] if row else None))
 
     # -- cursors ------------------------------------------------------------------------
 

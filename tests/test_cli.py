@@ -452,6 +452,11 @@ def test_demo_audits_three_mrs_and_shows_each_verdict(tmp_path: Path) -> None:
     for name in ("index.html", "vemo-core.html", "vemo-core.pdf", "charge-api.pdf"):
         assert name in written
     assert "open " in result.stdout and "index.html" in result.stdout
+    # its GitLab stopped with the demo: the reports say so and link to no dead port
+    for name in ("index.html", "vemo-core.html", "charge-api.html"):
+        html = (tmp_path / "demo" / name).read_text(encoding="utf-8")
+        assert "was <strong>simulated</strong>" in html, name
+        assert 'href="http' not in html, name
 
 
 def test_simulator_serve_prints_url_and_token_and_serves_python_gitlab() -> None:

@@ -23,9 +23,13 @@ from pathlib import Path
 
 import pytest
 
+from auditor.report.site import write_reports
+from auditor.store import EvidenceStore
 from tests.test_reports_html_pdf import (
+    GENERATED,
     Site,
     build_site,
+    copy_store,
     hostile_world,
     payload,
     recording_server,
@@ -132,4 +136,46 @@ def test_page_renders_in_chromium_without_console_errors(
     assert taken.returncode == 0, taken.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
+    assert browsed.recorder.hits == []  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def simulated_site(browsed: Browsed, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same run's pages, its GitLab marked simulated as `auditor demo` marks it."""
+    tmp = tmp_path_factory.mktemp("simulated")
+    db = tmp / "demo.db"
+    copy_store(browsed.site.db, db)
+    with EvidenceStore(db) as store:
+        store.mark_simulated(browsed.site.gitlab_url)
+        write_reports(store, 1, tmp / "out", generated_at=GENERATED)
+    return tmp / "out"
+
+
+@pytest.mark.parametrize("name", ["index.html", "vemo-core.html"])
+def test_simulated_gitlab_banner_renders_and_links_nowhere(
+    browsed: Browsed, simulated_site: Path, name: str, tmp_path: Path
+) -> None:
+    """Issue 10: the demo's pages say their GitLab was simulated; in the DOM Chromium built
+    there is the banner and no link to the simulator's (dead) address. Screenshot kept."""
+    page = simulated_site / name
+    dump = run_chromium(
+        tmp_path / "profile", "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri()
+    )
+    assert dump.returncode == 0, dump.stderr[-2000:]
+    dom = dump.stdout
+    assert console_lines(dump.stderr) == []
+    assert '<p class="banner simulated">' in dom and "<strong>simulated</strong>" in dom
+    assert f"{browsed.site.gitlab_url} (simulated)" in dom
+    assert f'href="{browsed.site.gitlab_url}' not in dom
+    assert 'href="http' not in dom
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / f"report-simulated-{page.stem}.png"
+    shot.unlink(missing_ok=True)
+    taken = run_chromium(
+        tmp_path / "profile", f"--screenshot={shot}", "--window-size=1280,2000", page.as_uri()
+    )
+    assert taken.returncode == 0, taken.stderr[-2000:]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 20_000
     assert browsed.recorder.hits == []  # type: ignore[attr-defined]

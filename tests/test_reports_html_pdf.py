@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import sqlite3
 import threading
 import types
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from pypdf import PdfReader
@@ -699,3 +701,62 @@ def test_the_compliant_card_is_coloured_by_what_it_means(week: Site) -> None:
         assert card.group(1) == expected, (service, verdicts)
         seen.add(expected)
     assert {"ok", "bad"} <= seen, seen  # the week holds both kinds of service
+
+
+def copy_store(source: Path, target: Path) -> None:
+    """A consistent copy of a store file (SQLite's backup, so a WAL is included)."""
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+
+
+def pdf_link_targets(path: Path) -> list[str]:
+    """Every URI a PDF's link annotations point at."""
+    out = []
+    for pdf_page in PdfReader(path).pages:
+        for annotation in pdf_page.get("/Annots") or []:
+            action = annotation.get_object().get("/A")
+            if action is not None and "/URI" in action:
+                out.append(str(action["/URI"]))
+    return out
+
+
+def test_reports_of_a_simulated_gitlab_say_so_and_link_nowhere(week: Site, tmp_path: Path) -> None:
+    """Issue 10: the demo's reports linked to the simulator's port, dead once the demo
+    ended. The same run, its GitLab marked simulated in the store (as `auditor demo` marks
+    it), says so on every page and PDF and links nothing on that GitLab; unmarked (and in a
+    store from before the mark existed), it keeps its links."""
+    port = f":{urlsplit(week.gitlab_url).port}"
+    htmls = [p for p in week.paths if p.suffix == ".html"]
+    pdfs = [p for p in week.paths if p.suffix == ".pdf"]
+    # unmarked: links to the run's GitLab, no word of a simulation
+    assert all(f'href="{week.gitlab_url}' in p.read_text(encoding="utf-8") for p in htmls)
+    assert any(t.startswith(week.gitlab_url) for p in pdfs for t in pdf_link_targets(p))
+    assert not any("simulated" in Page(p.read_text(encoding="utf-8")).text for p in htmls)
+
+    db = tmp_path / "demo.db"
+    copy_store(week.db, db)
+    with EvidenceStore(db) as store:
+        assert store.simulated_gitlab_urls() == frozenset()  # nothing marked yet
+        store.mark_simulated("http://gitlab.elsewhere.test")  # another GitLab: no effect here
+        other = write_reports(store, 1, tmp_path / "other", generated_at=GENERATED)
+        assert f'href="{week.gitlab_url}' in other[0].read_text(encoding="utf-8")
+        store.mark_simulated(week.gitlab_url + "/")
+        assert store.simulated_gitlab_urls() == {"http://gitlab.elsewhere.test", week.gitlab_url}
+        paths = write_reports(store, 1, tmp_path / "out", generated_at=GENERATED)
+    assert [p.name for p in paths] == [p.name for p in week.paths]
+    for path in paths:
+        if path.suffix == ".html":
+            html = path.read_text(encoding="utf-8")
+            page = assert_self_contained(html, week.gitlab_url, {p.name for p in paths})
+            for tag, attrs in page.tags:
+                for name, value in attrs.items():
+                    assert port not in value, (path.name, tag, name, value)
+            assert f"The GitLab at {week.gitlab_url} was simulated" in page.text, path.name
+            assert f"{week.gitlab_url} (simulated)" in page.text
+        else:
+            text, _ = pdf_text(path)
+            assert f"The GitLab at {week.gitlab_url} was simulated" in text, path.name
+            assert not any(port in t for t in pdf_link_targets(path)), path.name
+    # the evidence is still named, as text: an MR and the GitLab's address
+    service_page = Page((tmp_path / "out" / "vemo-core.html").read_text(encoding="utf-8"))
+    assert "open evenergi/vemo-core!" in service_page.text and week.gitlab_url in service_page.text

@@ -722,3 +722,24 @@ def test_a_version_1_store_gains_the_attempts_column(db_path: Path) -> None:
         assert s.schema_version == len(MIGRATIONS)
         [promotion] = s.report(run).promotions
         assert promotion.attempts == () and promotion.mr.iid == 1
+
+
+def test_simulated_gitlabs_are_kept_in_meta_without_a_schema_change(db_path: Path) -> None:
+    """`auditor demo` marks its simulator; a store from before that reads as none marked."""
+    with EvidenceStore(db_path) as s:
+        assert s.simulated_gitlab_urls() == frozenset()
+        s.mark_simulated("http://oauth2:glpat-secret@127.0.0.1:4242/")
+        s.mark_simulated("http://127.0.0.1:4243")
+        assert s.schema_version == len(MIGRATIONS)
+    with EvidenceStore(db_path) as s:  # kept across openings, credentials never stored
+        assert s.simulated_gitlab_urls() == {
+            "http://REDACTED@127.0.0.1:4242",
+            "http://127.0.0.1:4243",
+        }
+    assert b"glpat-secret" not in db_path.read_bytes()
+    conn = sqlite3.connect(db_path)
+    with conn:
+        conn.execute("UPDATE meta SET value = 'not json' WHERE key = 'simulated_gitlab'")
+    conn.close()
+    with EvidenceStore(db_path) as s:  # unreadable: none marked, reports keep their links
+        assert s.simulated_gitlab_urls() == frozenset()

@@ -133,11 +133,17 @@ def _figure(width: float, height: float, *, constrained: bool = True) -> Figure:
 
 
 def timeline_svg(points: Sequence[TimelinePoint], chart_id: str) -> str | None:
+    """A promotion's steps against time as inline SVG (see `timeline_figure`)."""
+    fig = timeline_figure(points)
+    return None if fig is None else _svg(fig, chart_id, "timeline of the promotion's steps")
+
+
+def timeline_figure(points: Sequence[TimelinePoint]) -> Figure | None:
     """A promotion's steps against time: one row per step, in runbook order.
 
     Rows, not labels beside markers: steps minutes apart would print over each other, and a
     step out of order (a label added before the deployment) shows as the connecting line
-    running backwards.
+    running backwards. One dated step sits in the middle of an hour either side of it.
     """
     timed = [(i, p) for i, p in enumerate(points) if p.at is not None]
     if not timed:
@@ -173,11 +179,24 @@ def timeline_svg(points: Sequence[TimelinePoint], chart_id: str) -> str | None:
         ax.set_xlabel("UTC")
         ax.grid(axis="x", color="#e0e0e0", linewidth=0.5)
         ax.tick_params(axis="y", length=0)
-        return _svg(fig, chart_id, "timeline of the promotion's steps")
+        return fig
 
 
 def trend_svg(weeks: Sequence[WeekCounts], chart_id: str) -> str | None:
-    """Stacked bars of promotions per week by verdict, the compliance rate above each bar."""
+    """The weekly trend as inline SVG (see `trend_figure`)."""
+    fig = trend_figure(weeks)
+    return None if fig is None else _svg(fig, chart_id, "weekly compliance trend")
+
+
+# Fewer weeks than this are drawn centred among this many slots: one or two weeks then draw
+# as bars of a readable width in the middle, not a wall of colour or a sliver at the edge.
+_MIN_WEEK_SLOTS = 6
+
+
+def trend_figure(weeks: Sequence[WeekCounts]) -> Figure | None:
+    """Stacked bars of promotions per week by verdict, the compliance rate above each bar
+    (a line on its own axis past 16 weeks). The legend sits above the axes, outside them,
+    so no bar, rate or line can ever be under it."""
     if not weeks:
         return None
     with matplotlib.rc_context(_RC):
@@ -212,9 +231,10 @@ def trend_svg(weeks: Sequence[WeekCounts], chart_id: str) -> str | None:
             share.set_ylim(0, 125)
             share.set_yticks([0, 50, 100], ["0%", "50%", "100%"])
             share.set_ylabel("compliant")
-        ax.set_ylim(0, top * 1.25)
-        # At least six slots, so one or two weeks draw as bars, not a wall of colour.
-        ax.set_xlim(-0.5, max(len(weeks), 6) - 0.5)
+        # Headroom for the rate printed above the tallest bar.
+        ax.set_ylim(0, top * 1.2)
+        spare = max(0, _MIN_WEEK_SLOTS - len(weeks)) / 2
+        ax.set_xlim(-0.5 - spare, len(weeks) - 0.5 + spare)
         # Every week gets a tick; past a dozen only every n-th is labelled, so they stay legible.
         step = max(1, math.ceil(len(weeks) / 12))
         labels = [f"wk {w.week.isoformat()}" if i % step == 0 else "" for i, w in enumerate(weeks)]
@@ -223,41 +243,88 @@ def trend_svg(weeks: Sequence[WeekCounts], chart_id: str) -> str | None:
             ax.tick_params(axis="x", labelrotation=45)
         ax.set_ylabel("promotions")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend(loc="upper left", frameon=False, ncols=3, fontsize=7)
-        return _svg(fig, chart_id, "weekly compliance trend")
+        _legend_above(ax)
+        return fig
 
 
 def lead_time_svg(hours: Sequence[float], chart_id: str) -> str | None:
-    """Histogram of merge-to-validated lead times in hours, with the median marked."""
+    """The lead-time histogram as inline SVG (see `lead_time_figure`)."""
+    fig = lead_time_figure(hours)
+    return None if fig is None else _svg(fig, chart_id, "merge-to-validated lead time")
+
+
+def lead_time_figure(hours: Sequence[float]) -> Figure | None:
+    """Histogram of merge-to-validated lead times in hours, with the median marked.
+
+    The bins cover the values, not 0 to the longest: one promotion is a bar in a narrow,
+    labelled range around it (`_bin_edges`), and hundreds spread over their range. The
+    legend (the median's value) sits above the axes, where neither a bar nor the median
+    line can run under it.
+    """
     values = sorted(h for h in hours if h >= 0)
     if not values:
         return None
     with matplotlib.rc_context(_RC):
         fig = _figure(7.2, 2.2)
         ax = fig.add_subplot()
-        ax.hist(values, bins=_bin_edges(values[-1]), color=BLUE, edgecolor="white", linewidth=0.5)
+        edges = _bin_edges(values[0], values[-1])
+        ax.hist(values, bins=edges, color=BLUE, edgecolor="white", linewidth=0.5)
         middle = len(values) // 2
         median = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
         ax.axvline(median, color=RED, linewidth=1, linestyle="--", label=f"median {median:.1f} h")
-        ax.set_ylim(0, ax.get_ylim()[1] * 1.2)
-        ax.legend(loc="upper right", frameon=False)
-        ax.set_xlim(left=0)
+        ax.set_xlim(edges[0], edges[-1])
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.05)
         ax.set_xlabel("hours from merge to validated")
         ax.set_ylabel("promotions")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        return _svg(fig, chart_id, "merge-to-validated lead time")
+        _legend_above(ax)
+        return fig
 
 
-# Bin widths in hours a reader can name (5 min ... a week); the narrowest giving <= 24 bins.
+def _legend_above(ax: Any) -> None:
+    """The legend in a row above the axes' top right corner: outside the axes, so it covers
+    no data however the bars fall; the constrained layout makes room for it."""
+    ax.legend(
+        loc="lower right",
+        bbox_to_anchor=(1.0, 1.0),
+        frameon=False,
+        ncols=4,
+        fontsize=7,
+        borderaxespad=0.2,
+    )
+
+
+# Bin widths in hours a reader can name (5 min ... a week).
 _BIN_WIDTHS = (1 / 12, 1 / 6, 0.25, 0.5, 1.0, 2.0, 4.0, 6.0, 12.0, 24.0, 48.0, 168.0)
+_MAX_BINS = 24
+_MIN_BINS = 6
 
 
-def _bin_edges(longest: float) -> list[float]:
-    """Bins from 0 of one round width: matplotlib's automatic bins start at the shortest
-    value and give edges like 0.94 h, which hide how long a promotion really took."""
-    width = next((w for w in _BIN_WIDTHS if longest / w < 24), _BIN_WIDTHS[-1])
-    count = max(1, math.floor(longest / width) + 1)
-    return [i * width for i in range(count + 1)]
+def _bin_edges(shortest: float, longest: float) -> list[float]:
+    """Bins of one round width covering [shortest, longest]: matplotlib's automatic bins
+    give edges like 0.94 h, which hide how long a promotion really took.
+
+    The width is the narrowest one giving at most 24 bins over the values and at most 24
+    over 0..longest times four (one value of 26 h gets half-hour bins, not 5 min ones). The
+    bins start at 0 when the values do not sit far from it, else at the first bin holding a
+    value; fewer than six bins are widened to six, around the values and never below 0, so
+    one value is a bar of a sixth of the axes in a labelled range around it (26 h: 25-28 h).
+    """
+    span = longest - shortest
+    width = next(
+        (w for w in _BIN_WIDTHS if span / w < _MAX_BINS and longest / w < _MAX_BINS * 4),
+        _BIN_WIDTHS[-1],
+    )
+    first = math.floor(shortest / width)
+    if first <= span / width:
+        first = 0  # the values reach down towards 0: show it, a lead time starts there
+    last = math.floor(longest / width) + 1
+    missing = _MIN_BINS - (last - first)
+    if missing > 0:
+        below = min(first, missing // 2)
+        first -= below
+        last += missing - below
+    return [i * width for i in range(first, last + 1)]
 
 
 def _utc(at: datetime) -> datetime:

@@ -18,7 +18,8 @@ hostile:
   missing field is an error, not an empty string.
 - Only URLs under the run's GitLab URL (http or https) become links (`gitlab_link`);
   anything else is shown as text, so a stored `javascript:` or foreign URL never becomes
-  clickable.
+  clickable. None do when the store marks the run's GitLab as simulated (`auditor demo`'s,
+  gone once the demo ends): the pages say so instead of linking to a dead port.
 - The page loads nothing: CSS is inline, charts are inline SVG (matplotlib escapes their
   text), there are no scripts, and a Content-Security-Policy of `default-src 'none'` makes a
   browser refuse any load or script should something slip through anyway.
@@ -106,6 +107,8 @@ class ReportStore(ResponseReader, Protocol):
     def report(self, run_id: int) -> Report: ...
 
     def extras(self, run_id: int) -> dict[str, list[dict[str, Any]]]: ...
+
+    def simulated_gitlab_urls(self) -> frozenset[str]: ...
 
 
 # --------------------------------------------------------------------------------------
@@ -260,6 +263,9 @@ class RunInfo:
     window_to: str
     gitlab_url: str
     gitlab_link: str | None
+    # The GitLab was a simulator that has stopped (`auditor demo`): its URLs are dead, so
+    # the pages say so and show them as text.
+    simulated: bool
     tool_version: str
     rulebook: str
     rulebook_sha256: str
@@ -268,6 +274,11 @@ class RunInfo:
     generated_at: str
     services: tuple[str, ...]
     coverage: tuple[str, ...]  # what the run could not establish, one line each
+
+    @property
+    def link_base(self) -> str | None:
+        """What GitLab URLs may link under: the run's GitLab, or none when it was simulated."""
+        return None if self.simulated else self.gitlab_url
 
 
 @dataclass(frozen=True)
@@ -322,9 +333,10 @@ _FILE_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _ANCHOR_UNSAFE = re.compile(r"[^a-z0-9]+")
 
 
-def gitlab_link(url: str | None, gitlab_url: str) -> str | None:
-    """`url` when it is an http(s) URL on the run's GitLab, else None (shown as text)."""
-    if not url or _URL_FORBIDDEN.search(url):
+def gitlab_link(url: str | None, gitlab_url: str | None) -> str | None:
+    """`url` when it is an http(s) URL on the run's GitLab, else None (shown as text).
+    No `gitlab_url` (a simulated GitLab that is gone): nothing is a link."""
+    if not url or gitlab_url is None or _URL_FORBIDDEN.search(url):
         return None
     base = gitlab_url.rstrip("/")
     try:
@@ -402,7 +414,7 @@ def _at(link: EvidenceLink) -> datetime:
     return link.at or datetime.min.replace(tzinfo=UTC)
 
 
-def _evidence_view(link: EvidenceLink, gitlab_url: str) -> EvidenceView:
+def _evidence_view(link: EvidenceLink, gitlab_url: str | None) -> EvidenceView:
     return EvidenceView(
         link.kind, str(link.id), gitlab_link(link.url, gitlab_url), fmt_time(link.at)
     )
@@ -542,15 +554,17 @@ def _rulebook_text(sha256: str) -> str:
     return "a rulebook other than the installed one"
 
 
-def _run_info(row: dict[str, Any], generated_at: datetime) -> RunInfo:
+def _run_info(row: dict[str, Any], generated_at: datetime, simulated: frozenset[str]) -> RunInfo:
     gitlab_url = str(row["gitlab_url"])
+    is_simulated = gitlab_url.rstrip("/") in {url.rstrip("/") for url in simulated}
     return RunInfo(
         run_id=int(row["id"]),
         status=str(row["status"]),
         window_from=fmt_time(parse_timestamp(row["window_from"])),
         window_to=fmt_time(parse_timestamp(row["window_to"])),
         gitlab_url=gitlab_url,
-        gitlab_link=gitlab_link(gitlab_url, gitlab_url),
+        gitlab_link=None if is_simulated else gitlab_link(gitlab_url, gitlab_url),
+        simulated=is_simulated,
         tool_version=str(row["tool_version"]),
         rulebook=_rulebook_text(str(row["rulebook_sha256"])),
         rulebook_sha256=str(row["rulebook_sha256"]),
@@ -592,11 +606,13 @@ def _summary(results: Sequence[PromotionResult], drift: int, cut_offs: int) -> S
     )
 
 
-def _project_url(gitlab_url: str, project: str, tail: str) -> str | None:
+def _project_url(gitlab_url: str | None, project: str, tail: str) -> str | None:
+    if gitlab_url is None:
+        return None
     return gitlab_link(f"{gitlab_url.rstrip('/')}/{quote(project, safe='/')}/-/{tail}", gitlab_url)
 
 
-def _cut_offs(rows: Sequence[dict[str, Any]], gitlab_url: str) -> tuple[CutOffView, ...]:
+def _cut_offs(rows: Sequence[dict[str, Any]], gitlab_url: str | None) -> tuple[CutOffView, ...]:
     return tuple(
         CutOffView(
             project=str(r["project"]),
@@ -622,7 +638,7 @@ def needs_attention(result: PromotionResult) -> bool:
 def _promotion_view(
     n: int,
     result: PromotionResult,
-    gitlab_url: str,
+    gitlab_url: str | None,
     hashes: Sequence[str],
     lookup: ResponseLookup,
 ) -> PromotionView:
@@ -766,7 +782,7 @@ def _by_service(points: Iterable[_HistoryPoint]) -> dict[str, tuple[_HistoryPoin
 def load_run(store: ReportStore, run_id: int, generated_at: datetime | None = None) -> RunData:
     """Read run `run_id` for its pages; `generated_at` (default now) is stamped on them."""
     generated = (generated_at or datetime.now(UTC)).replace(microsecond=0)
-    run = _run_info(_run_row(store, run_id), generated)
+    run = _run_info(_run_row(store, run_id), generated, store.simulated_gitlab_urls())
     report = store.report(run_id)
     services = list(run.services)
     grouped: dict[str, list[PromotionResult]] = {}
@@ -781,14 +797,14 @@ def load_run(store: ReportStore, run_id: int, generated_at: datetime | None = No
         extras=extras,
         services=tuple(services),
         stems=file_stems(services),
-        cut_offs=_cut_offs(extras["cut_offs"], run.gitlab_url),
+        cut_offs=_cut_offs(extras["cut_offs"], run.link_base),
         by_service={s: tuple(sorted(rs, key=_chronological)) for s, rs in grouped.items()},
         history=_by_service(_history(store, run_id, report)),
     )
 
 
 def _drift(loaded: RunData, service: str) -> tuple[DriftView, ...]:
-    gitlab_url = loaded.run.gitlab_url
+    gitlab_url = loaded.run.link_base
     return tuple(
         DriftView(
             project=str(d["project"]),
@@ -813,7 +829,7 @@ def _service_page(
         _promotion_view(
             n,
             result,
-            loaded.run.gitlab_url,
+            loaded.run.link_base,
             cited.get((result.mr.project, result.mr.iid, result.service), ()),
             lookup,
         )
