@@ -179,7 +179,7 @@ def _grace(value: object, where: str) -> timedelta:
 
 
 def _policy(base: Policy, table: Mapping[str, object], where: str) -> Policy:
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}  # each value checked against its key above
     for key, value in table.items():
         if key not in POLICY_KEYS:
             continue

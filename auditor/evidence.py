@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, TypeVar
+from typing import Literal, TypeAlias, TypeVar, Union
 
 from auditor.config import Service
 
@@ -28,7 +28,9 @@ class Unavailable:
         return f"{self.what}: {self.reason}"
 
 
-Maybe = T | Unavailable
+# A fact, or why GitLab did not give it. A generic alias (`Maybe[datetime]`) that type
+# checkers read as `datetime | Unavailable`.
+Maybe: TypeAlias = Union[T, Unavailable]  # noqa: UP007 - `T | X` is no generic alias on 3.11
 
 
 @dataclass(frozen=True)

@@ -369,8 +369,8 @@ def _attempt(
             judged = later
     else:
         # nothing carried it successfully: judge the attempt's last try before its revert
-        tried = [d for d in deployments if end is None or d.created_at < end]
-        judged = (tried or deployments or [None])[-1]
+        tried = [d for d in deployments if end is None or d.created_at < end] or deployments
+        judged = tried[-1] if tried else None
 
     if governed:
         # a label added before the deployment finished did not end its validation: then the

@@ -331,8 +331,8 @@ def read_note(
 def _clean(body: str, lex: _Lexicon) -> list[str]:
     text = body.replace("\r\n", "\n").replace("\r", "\n")
     text = text.translate({0x2019: "'", 0x2018: "'", 0x201C: '"', 0x201D: '"', 0xFE0F: None})
-    for code, emoji in _SHORTCODES.items():
-        text = text.replace(code, f" {emoji} ")
+    for shortcode, emoji in _SHORTCODES.items():
+        text = text.replace(shortcode, f" {emoji} ")
     text = re.sub(r"<!--.*?-->", " ", text, flags=re.DOTALL)
     kept: list[str] = []
     fence: str | None = None

@@ -61,7 +61,7 @@ class RichProgress:
             console=console,
             transient=False,
             expand=True,
-            **({"get_time": clock} if clock is not None else {}),
+            get_time=clock,
         )
         self.tasks: dict[str, TaskID] = {}
 

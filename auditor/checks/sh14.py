@@ -38,8 +38,10 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
     backed_out = [a for a in life.attempts if a.revert is not None and a.carried]
     unsure = [a for a in life.attempts if a.revert is not None and a.undetermined]
     if unsure and not backed_out:
+        revert = unsure[0].revert
+        assert revert is not None  # chosen for having one
         return unknown(
-            f"reverted by {unsure[0].revert.commit.short_id}; could not establish whether "
+            f"reverted by {revert.commit.short_id}; could not establish whether "
             "staging ran the hotfix before that",
             deployment_link(unsure[0].undetermined[0]),
         )

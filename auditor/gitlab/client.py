@@ -178,10 +178,11 @@ class ReadOnlySession(requests.Session):
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         verb = method.decode() if isinstance(method, bytes) else method
+        target = url.decode() if isinstance(url, bytes) else url
         if verb.upper() not in READ_METHODS:
-            raise ReadOnlyViolation(f"refused {verb.upper()} {url}: the auditor is read-only")
+            raise ReadOnlyViolation(f"refused {verb.upper()} {target}: the auditor is read-only")
         self.governor.wait()
-        return super().request(method, url, *args, **kwargs)
+        return super().request(verb, target, *args, **kwargs)
 
     def requests_by_thread(self) -> int:
         """Responses received by the calling thread (per-promotion request counts)."""
@@ -220,7 +221,7 @@ class ReadOnlySession(requests.Session):
     def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: Any) -> None:
         # requests strips only Authorization when a redirect leaves the host; the token
         # headers go too (send() refuses such a hop anyway: this is the second lock).
-        if self.should_strip_auth(response.request.url, prepared_request.url):
+        if self.should_strip_auth(response.request.url, str(prepared_request.url)):
             for name in SECRET_HEADERS:
                 prepared_request.headers.pop(name, None)
         super().rebuild_auth(prepared_request, response)

@@ -518,7 +518,7 @@ class GitLabSource:
     ) -> tuple[Pipeline, ...] | Unavailable:
         """Pipelines touched after a time (playing a job touches its pipeline), optionally
         only those created before another, oldest first."""
-        bounds = {"updated_after": gitlab_time(updated_after)}
+        bounds: dict[str, Any] = {"updated_after": gitlab_time(updated_after)}
         if created_before is not None:
             bounds["created_before"] = gitlab_time(created_before)
         return self._once(

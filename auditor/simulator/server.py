@@ -814,7 +814,7 @@ class GitLabApi:
         def key(mr: SimMR) -> tuple[Any, int]:
             if order_by == "title":
                 return (mr.title.lower(), mr.id)
-            value = getattr(mr, order_by)
+            value = getattr(mr, order_by or "created_at")
             return (value or datetime.min.replace(tzinfo=UTC), mr.id)
 
         return sorted(out, key=key, reverse=desc)

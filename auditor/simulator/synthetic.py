@@ -102,12 +102,10 @@ def bare_org(
         project = world.project(path)
         project.commit("main", "Initial commit", {"README.md": f"# {project.name}\n"}, dev, start)
         # A monorepo keeps each service in its own folder next to shared code in lib/.
-        files = (
-            {f"services/{n}/app.py": f"SERVICE = {n!r}\n" for n in names}
-            | {"lib/common.py": "SHARED = True\n"}
-            if len(names) > 1
-            else {"src/app.py": f"SERVICE = {names[0]!r}\n"}
-        )
+        files: dict[str, str | None] = {"src/app.py": f"SERVICE = {names[0]!r}\n"}
+        if len(names) > 1:
+            files = {f"services/{n}/app.py": f"SERVICE = {n!r}\n" for n in names}
+            files["lib/common.py"] = "SHARED = True\n"
         project.commit("main", "Service skeleton", files, dev, start + timedelta(days=1))
         for name in names:
             projects[name] = project
@@ -438,7 +436,7 @@ def plan_synthetic(
         first = _pick(rng, KIND_WEIGHTS)
         size = 1 if first in ALONE_KINDS else rng.choices([1, 2, 3], weights=[60, 25, 15])[0]
         size = min(size, left)
-        batch = []
+        batch: list[tuple[str, str, tuple[str, ...], str]] = []
         for n in range(size):
             kind = (
                 first
@@ -738,7 +736,9 @@ def _build_slot(org: Org, plan: Plan, slot: Slot, by: User, expect: Expect) -> s
     for n, (h, mr, pick) in enumerate(mrs):
         at = done + td(6 + 4 * n)
         if h.kind == "label_early":
-            mr.label(LABEL, by, flow.deploy_jobs[h.services[0]].started_at + td(1))  # type: ignore[operator]
+            started = flow.deploy_jobs[h.services[0]].started_at
+            assert started is not None  # a deploy job the flow ran
+            mr.label(LABEL, by, started + td(1))
             record_validation(org, mr, h.services, at, by=by, label=False)
         elif h.kind == "no_validation":
             pass
