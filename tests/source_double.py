@@ -721,7 +721,8 @@ class Story:
     ) -> MergeRequest:
         """A merged, approved MR into main: `commits` commits on its source branch, merged
         `at` with a merge commit (`merge`), squashed then merged (`squash`: GitLab's squash
-        commit plus merge commit) or squashed and fast-forwarded (`ff`: no merge commit)."""
+        commit plus merge commit), squashed and fast-forwarded (`ff`: no merge commit), or
+        fast-forwarded as they are (`rebase`: neither merge nor squash commit)."""
         iid = len(self.p.mrs) + 1
         source = f"hotfix/{iid}-" + "-".join(title.lower().split()[:2])
         self.branch_from(source, "main")
@@ -733,7 +734,7 @@ class Story:
                 self.commit(
                     source,
                     name,
-                    at - 40 * M + n * M,
+                    at - 2 * H + n * M,
                     diff=patch(path, name) if path else None,
                 )
             )
@@ -742,6 +743,10 @@ class Story:
         merge_sha = squash_sha = None
         if method == "merge":
             merge_sha = self._merge_commit(source, title, iid, at, (main_head, own[-1].id), whole)
+        elif method == "rebase":
+            # fast-forward without squash: the MR's commits land on main as they are
+            for c in own:
+                self.p.branches["main"].insert(0, c)
         elif method in ("squash", "ff"):
             squash = self.commit("main", title, at, diff=whole, parents=(main_head,))
             squash_sha = squash.id
