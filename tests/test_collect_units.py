@@ -392,6 +392,64 @@ def test_unreadable_cherry_pick_mr_list_makes_the_picks_unavailable(story: Story
     )
 
 
+def test_unreadable_mr_commits_do_not_hide_a_pick_of_one_of_them(story: Story) -> None:
+    """Found by this suite: with the MR's commits unreadable, a `-x` pick of the MR's own
+    commit (not its merge commit) was not recognised and the picks read "none": SH03
+    failed "no commit on release carries this MR's change" on a fact that was only
+    unknown. GitLab's `commits/:sha/merge_requests` names the MR the commit belongs to."""
+    mr = story.hotfix("Fix charger session timeout")
+    own = story.own(mr)[0]
+    story.pick(own.id, T0 + 30 * M, style="x")
+    story.src.fail("mr_commits", reason=DENIED)
+    ev = story.collect(mr)
+    assert found(ev) == [("trailer", own.id)]
+    # whether that is the whole change rests on the commits that could not be read
+    assert lifecycle(ev).last.coverage.whole is None
+
+
+def test_unreadable_mr_commits_do_not_hide_a_second_attempt(story: Story) -> None:
+    """The false pass behind the same gap: attempt 1 (the merge commit) reverted, attempt 2
+    picked commit by commit with `-x`; without the MR's commits attempt 2 was missed and
+    the promotion judged as rolled back."""
+    mr = story.hotfix("Fix charger session timeout")
+    first = story.pick(mr.merge_commit_sha, T0 + 30 * M)
+    story.revert(first, T0 + 2 * H)
+    again = story.pick(story.own(mr)[0].id, T0 + 4 * H, style="x")
+    story.src.fail("mr_commits")
+    ev = story.collect(mr)
+    assert [p.commit for p in ev.picks] == [first, again]
+    assert len(lifecycle(ev).attempts) == 2
+
+
+def test_unreadable_mr_commits_and_owner_lookup_make_the_picks_unavailable(
+    story: Story,
+) -> None:
+    """Neither the MR's commits nor the owner of the commit a release trailer names can be
+    read: whether that commit is this hotfix's pick is unknown, so the picks are too."""
+    mr = story.hotfix("Fix charger session timeout")
+    own = story.own(mr)[0]
+    story.pick(own.id, T0 + 30 * M, style="x")
+    story.src.fail("mr_commits")
+    story.src.fail("commit_merge_requests", reason=DENIED)
+    ev = story.collect(mr)
+    assert ev.picks == Unavailable(f"MRs of commit {own.id[:8]}", DENIED)
+
+
+def test_unreadable_mr_commits_another_mrs_pick_stays_its_own(story: Story) -> None:
+    """With this MR's commits unreadable, another hotfix's pick (its trailer names a commit
+    GitLab says belongs to the other MR) is still not attributed to this one; and since a
+    trailer-less pick of one of this MR's commits cannot be ruled out, "not picked" is
+    unknown rather than a fail."""
+    mine = story.hotfix("Fix charger session timeout")
+    other = story.hotfix("Fix meter rounding", T0 + 5 * M)
+    story.pick(story.own(other)[0].id, T0 + 20 * M, style="x")
+    story.src.fail("mr_commits", PROJECT, mine.iid)
+    ev = story.collect(mine)
+    assert isinstance(ev.picks, Unavailable)
+    assert ev.picks.what == f"commits of {PROJECT}!{mine.iid}"
+    assert story.src.asked("commit_merge_requests") == [(PROJECT, story.own(other)[0].id)]
+
+
 def test_deployment_ancestry_unknown_when_compare_and_merge_base_fail(story: Story) -> None:
     """Whether the pick is in a deployment comes from the compare with the deployment
     before, else GitLab's merge base; with both unreadable it is Unavailable, never False
