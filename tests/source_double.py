@@ -700,6 +700,12 @@ class Story:
         slug = "_".join(title.lower().split()[:3]).replace('"', "")
         self.p.add_commit(c, diff if diff is not None else patch(f"src/{slug}.py", title))
         listed.insert(0, c)
+        if len(parents) > 1:
+            # a merge brings its other parents' history onto the branch (`git log` lists it)
+            on = {x.id for x in listed}
+            brought = set().union(*(self.p.ancestors(x) for x in parents[1:])) - on
+            listed.extend(self.p.commits[x] for x in brought if x in self.p.commits)
+            listed.sort(key=_date, reverse=True)
         return c
 
     def cut_off(self, at: datetime) -> None:
@@ -882,6 +888,31 @@ class Story:
         )
         self.p.deployments[did] = d
         return d
+
+    def cut_off_job(self, at: datetime, *, name: str = "cut-off") -> Job:
+        """The orchestration pipeline's `cut-off` job played at `at`, and `release` rebuilt
+        from `main` as it does."""
+        orch = self.src.at(ORCHESTRATION)
+        pid = 500 + len(orch.pipelines)
+        web = f"{orch.web_url}/-/pipelines/{pid}"
+        orch.pipelines[pid] = Pipeline(
+            pid, ORCHESTRATION, "main", None, "success", "web", at, at + 5 * M, web
+        )
+        job = Job(
+            id=pid * 10 + 1,
+            name=name,
+            status="success",
+            stage="cut-off",
+            pipeline_id=pid,
+            created_at=at,
+            started_at=at,
+            finished_at=at + M,
+            web_url=f"{orch.web_url}/-/jobs/{pid * 10 + 1}",
+            user="maria.release",
+        )
+        orch.jobs[pid] = (job,)
+        self.cut_off(at)
+        return job
 
     # -- running the code under test ------------------------------------------------------
     def collect(self, mr: MergeRequest, service: str | None = None) -> Any:
