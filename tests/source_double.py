@@ -34,11 +34,13 @@ Only GitLab is doubled: the collector and the discoverer run as they are.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from auditor.config import Policy, Service, Settings
@@ -586,6 +588,81 @@ class Recording:
             return answer
 
         return recorded
+
+
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def survey(real: Any, branches: dict[str, list[str]]) -> Recording:
+    """Everything GitLab holds for `branches`' projects (project path -> branch names),
+    read through the real source into a Recording: every MR with its notes, label events,
+    approvals and commits; every branch's commits and every deployed commit's history,
+    with each commit's diff; every environment's deployments; every pipeline with its jobs,
+    trigger jobs and their downstream pipelines' jobs. Nothing is asked the way the code
+    under test asks it: a double loaded from this must compute each answer (filters,
+    compares, ancestry, merge bases, MR lookups) from the state alone."""
+    rec = Recording(real)
+    seen: set[tuple[str, str]] = set()
+
+    def history(path: str, ref: str) -> None:
+        listed = real.branch_commits(path, ref, EPOCH)
+        assert isinstance(listed, tuple), listed
+        for c in listed:
+            if (path, c.id) not in seen:
+                seen.add((path, c.id))
+                rec.answers.append(("commit", (path, c.id), c))
+                rec.answers.append(("commit_diff", (path, c.id), real.commit_diff(path, c.id)))
+
+    for path, names in branches.items():
+        rec.project(path)
+        for ref in names:
+            rec.branch_commits(path, ref, EPOCH)
+            history(path, ref)
+        mrs = real.merge_requests(path, state="all")
+        assert isinstance(mrs, tuple), mrs
+        for ref in mrs:
+            mr = rec.merge_request(path, ref.iid)
+            for ask in (rec.notes, rec.label_events, rec.approvals, rec.mr_commits):
+                ask(mr)
+        environments = rec.environments(path)
+        assert isinstance(environments, tuple), environments
+        for env in environments:
+            deployments = rec.deployments(path, env, EPOCH)
+            assert isinstance(deployments, tuple), deployments
+            for d in deployments:
+                history(path, d.sha)
+        pipelines = rec.pipelines(path, EPOCH)
+        assert isinstance(pipelines, tuple), pipelines
+        for p in pipelines:
+            rec.pipeline_jobs(path, p.id)
+            bridges = rec.pipeline_bridges(path, p.id)
+            for b in bridges if isinstance(bridges, tuple) else ():
+                if b.downstream_pipeline_id is not None:
+                    rec.pipeline_jobs(path, b.downstream_pipeline_id)
+    return rec
+
+
+@contextlib.contextmanager
+def world_and_double(
+    name: str, tmp_path: Path
+) -> Iterator[tuple[Any, Settings, Any, SourceDouble]]:
+    """A simulator world served over HTTP: (served, settings, a real GitLabSource on it, a
+    double loaded from a `survey` of it), the world stopped on exit."""
+    from auditor.config import load_settings
+    from auditor.gitlab.client import ReadOnlySession, connect
+    from auditor.gitlab.source import GitLabSource
+    from tests.conftest import serve
+
+    gen = serve(name, tmp_path)
+    served = next(gen)
+    try:
+        settings = load_settings(served.config, {"GITLAB_TOKEN": served.world.token})
+        branches = {path: list(p.repo.branches()) for path, p in served.world.projects.items()}
+        surveyed = survey(GitLabSource(connect(settings, ReadOnlySession())), branches)
+        real = GitLabSource(connect(settings, ReadOnlySession()))
+        yield served, settings, real, SourceDouble.from_recording(surveyed)
+    finally:
+        gen.close()
 
 
 # -- builders ---------------------------------------------------------------------------

@@ -11,20 +11,14 @@ source on some of them.
 from __future__ import annotations
 
 import copy
-import tempfile
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from auditor.collect import Collector
-from auditor.config import load_settings
-from auditor.evidence import PromotionEvidence, Unavailable
-from auditor.gitlab.client import ReadOnlySession, connect
-from auditor.gitlab.source import GitLabSource
+from auditor.config import Service, Settings
+from auditor.evidence import MergeRequest, PromotionEvidence, Unavailable
 from auditor.lifecycle import lifecycle
-from tests.conftest import serve
 from tests.source_double import (
     ANY,
     DENIED,
@@ -33,10 +27,10 @@ from tests.source_double import (
     D,
     H,
     M,
-    Recording,
     SourceDouble,
     Story,
     patch,
+    world_and_double,
 )
 
 
@@ -490,49 +484,49 @@ CONSISTENCY_WORLDS = ["by_the_book", "day_rollback_then_second_pick", "cherry_pi
 
 
 @pytest.fixture(scope="module")
-def recorded() -> Iterator[dict[str, tuple[list[tuple[object, ...]], SourceDouble]]]:
-    """For each world: the collector's evidence over the real source (HTTP, simulator),
-    and a double loaded from what that source answered."""
+def twins(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, list[tuple[Settings, Service, MergeRequest, PromotionEvidence, SourceDouble]]]:
+    """For each world: every target's evidence as the collector gathers it over the real
+    source (HTTP, simulator), beside a double loaded from a survey of the whole world."""
     out = {}
     for name in CONSISTENCY_WORLDS:
-        with tempfile.TemporaryDirectory() as tmp:
-            gen = serve(name, Path(tmp))
-            served = next(gen)
-            settings = load_settings(served.config, {"GITLAB_TOKEN": served.world.token})
-            real = Recording(GitLabSource(connect(settings, ReadOnlySession())))
-            runs: list[tuple[object, ...]] = []
+        with world_and_double(name, tmp_path_factory.mktemp(name)) as (
+            served,
+            settings,
+            real,
+            double,
+        ):
+            runs = []
             for target in served.module.TARGETS:
                 path, iid = target.split("!")
                 mr = real.merge_request(path, int(iid))
                 for service in settings.services_for_project(path):
-                    runs.append(
-                        (settings, service, mr, Collector(real, settings).collect(service, mr))
-                    )
-            gen.close()
-        out[name] = (runs, SourceDouble.from_recording(real))
-    yield out
+                    ev = Collector(real, settings).collect(service, mr)
+                    runs.append((settings, service, mr, ev, double))
+        out[name] = runs
+    return out
 
 
 @pytest.mark.parametrize("name", CONSISTENCY_WORLDS)
-def test_double_matches_real_source(name: str, recorded: dict) -> None:
-    """The double loaded from the real source's answers gives the collector the same
-    `PromotionEvidence` (picks, reverts, deployments, ancestry, checks, scope) as the real
-    source over HTTP: its filters and computed answers are GitLab's (as simulated)."""
-    runs, double = recorded[name]
-    assert runs
-    for settings, service, mr, real_ev in runs:
+def test_double_matches_real_source(name: str, twins: dict) -> None:
+    """The double loaded with the whole world (not with the collector's own questions)
+    gives the collector the same `PromotionEvidence` (picks, reverts, deployments,
+    ancestry, checks, orchestration runs, scope) as the real source over HTTP: its filters,
+    compares, ancestry, merge bases and MR lookups answer as GitLab (as simulated) does."""
+    assert twins[name]
+    for settings, service, mr, real_ev, double in twins[name]:
         ev = Collector(double, settings).collect(service, double.merge_request(mr.project, mr.iid))
         assert ev == real_ev
         assert isinstance(ev.picks, tuple) and ev.picks
 
 
-def test_a_recorded_world_edited(recorded: dict) -> None:
-    """A recorded world can be edited: on the rollback day with `release` and every compare
+def test_a_surveyed_world_edited(twins: dict) -> None:
+    """A surveyed world can be edited: on the rollback day with `release` and every compare
     unreadable, GitLab's system notes (the record that survives a rebuilt branch) still
     prove both picks, and what release holds beyond them (the revert) is unknown, not
     "none"."""
-    runs, double = recorded["day_rollback_then_second_pick"]
-    settings, service, mr, real_ev = runs[0]
+    settings, service, mr, real_ev, double = twins["day_rollback_then_second_pick"][0]
     edited = copy.deepcopy(double)
     edited.fail("branch_commits")
     edited.fail("compare")

@@ -15,13 +15,10 @@ from pathlib import Path
 import pytest
 
 from auditor.audit import affected_services
-from auditor.config import Policy, Service, load_settings
+from auditor.config import Policy, Service
 from auditor.discover import Discoverer, Discovery, Window
-from auditor.gitlab.client import ReadOnlySession, connect
-from auditor.gitlab.source import GitLabSource
 from auditor.simulator.flows import T0 as FLOW_T0
-from tests.conftest import serve
-from tests.source_double import DENIED, PROJECT, T0, D, H, M, Recording, SourceDouble, Story
+from tests.source_double import DENIED, PROJECT, T0, D, H, M, Story, world_and_double
 
 START, END = T0 - H, T0 + 2 * D  # the window every test sweeps
 
@@ -267,20 +264,14 @@ def test_unreadable_cut_off_pipelines_keep_main_commits_out_of_drift() -> None:
 # -- the double is the real source's twin ---------------------------------------------------
 @pytest.mark.parametrize("name", ["two_services_one_released", "week"])
 def test_double_matches_real_source(name: str, tmp_path: Path) -> None:
-    """Discovery over the double loaded from the real source's answers (HTTP, simulator)
-    finds the same promotions, reverts, cut-offs, drift and gaps as over the real source:
-    the week world has drift, cut-offs and thirteen promotions in five services."""
-    gen = serve(name, tmp_path)
-    served = next(gen)
-    try:
-        settings = load_settings(served.config, {"GITLAB_TOKEN": served.world.token})
-        real = Recording(GitLabSource(connect(settings, ReadOnlySession())))
+    """Discovery over the double loaded with the whole world finds the same promotions,
+    reverts, cut-offs, drift, idle deployments and gaps as over the real source (HTTP,
+    simulator): the week world has drift, cut-offs and thirteen promotions in five
+    services."""
+    with world_and_double(name, tmp_path) as (served, settings, real, double):
         window = Window(FLOW_T0 - D, served.world.now)
         services = list(settings.services.values())
         expected = Discoverer(real, settings, window, window.start - 7 * D).discover(services)
-    finally:
-        gen.close()
-    double = SourceDouble.from_recording(real)
     found = Discoverer(double, settings, window, window.start - 7 * D).discover(services)  # type: ignore[arg-type]
     assert expected.promotions
     assert found == expected
