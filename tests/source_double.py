@@ -8,26 +8,32 @@ or squash commits, picks with or without trailers, reverts, deployments), and th
 answers the questions the collector and the discoverer ask, in the types the real source
 answers (`auditor.evidence` dataclasses, `Unavailable`), never dicts they would not see.
 
-Design (a state model, checked against the real source by a recording):
+Design: a state model, held to the real source by surveying whole simulator worlds.
 - `SourceDouble` holds plain typed state per project: MRs (`MergeRequest`) with their
   notes, label events, approvals and commits; an object database of `Commit`s (parents
   included) with their diffs; branches as commit lists, newest first; deployments,
   pipelines, jobs, trigger jobs and environment names. It answers each question from that
   state with the filter the real GitLab applies (`since` on the committed date, deployments'
-  and pipelines' `updated_after`, a compare as "reachable from head, not from base, oldest
-  first", ancestry and merge bases by walking parents). Explicit answers (`compares`,
-  `ancestry`, `merge_bases`, `canned`) override the computed ones where a test (or a
-  recording) knows better than the object database.
+  and pipelines' `updated_after`, pipelines' `created_before`, a compare as "reachable from
+  head, not from base, oldest first", ancestry and merge bases by walking parents, "MRs of a
+  commit" from the MRs' merge, squash and own commits). Explicit answers (`compares`,
+  `ancestry`, `merge_bases`, `canned`) override the computed ones where a test knows
+  better than the object database.
 - `fail(method, *args, reason=...)` makes a question unreadable: the answer is
   `Unavailable(what, reason)` with the very `what` the real source writes, so a test sees
   what the code under test would see when GitLab answers 403, 500 or garbage.
-- `Recording` wraps a real `GitLabSource` (over HTTP, against the simulator) and keeps every
-  question and answer; `SourceDouble.from_recording` loads the answers into the state model
-  (not into a replay table: lists go into the state and are filtered again). The
-  consistency test (`tests/test_collect_units.py::test_double_matches_real_source`) runs the
-  collector on both for simulator worlds and requires the same `PromotionEvidence`: that is
-  what makes the double's answers trustworthy for the unit tests. A test can also load a
-  recording and edit it (`fail(...)`, replace a commit) to probe an edge of a real world.
+- Why not a replay of recorded answers: a replay answers exactly the questions that were
+  recorded, so it would agree with the real source by construction and prove nothing about
+  the double's own filters. Instead `survey` reads everything a simulator world holds
+  through the real `GitLabSource` (every MR and its parts, every branch's and deployed
+  commit's history with diffs, every deployment, pipeline and job), never the way the code
+  under test asks, and `SourceDouble.from_recording` loads that into the state. The
+  consistency tests (`test_double_matches_real_source` in `tests/test_collect_units.py` and
+  `tests/test_discover_units.py`) then run the collector and the discoverer over both and
+  require the same `PromotionEvidence` and `Discovery`: that is what makes the double's
+  answers trustworthy for the unit tests. A surveyed world can also be edited (`fail(...)`,
+  a commit replaced) to probe an edge of a real day. (`Recording` also records a code
+  path's own questions, which `from_recording` loads the same way.)
 
 Only GitLab is doubled: the collector and the discoverer run as they are.
 """

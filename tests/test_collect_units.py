@@ -253,6 +253,18 @@ def test_pick_through_a_cherry_pick_merge_request(story: Story) -> None:
     assert ev.picks[0].reached_release_at == T0 + 50 * M
 
 
+def test_cherry_pick_mr_never_merged_is_no_pick(story: Story) -> None:
+    """ "Start a new merge request" leaves the pick on `cherry-pick-<short>` until someone
+    merges that MR: an MR into release still open carried nothing onto release."""
+    mr = story.hotfix("Fix charger session timeout")
+    branch = f"cherry-pick-{mr.merge_commit_sha[:8]}"
+    story.branch_from(branch, "release")
+    story.pick(mr.merge_commit_sha, T0 + 30 * M, onto=branch, note_on=mr)
+    pick_mr = story.opened(f"Cherry pick '{mr.title}' into 'release'", T0 + 35 * M)
+    story.p.mrs[pick_mr.iid] = replace(pick_mr, source_branch=branch, target_branch="release")
+    assert story.collect(mr).picks == ()
+
+
 def test_pick_found_although_made_before_the_mr_was_opened(story: Story) -> None:
     """A change can be picked before anyone proposes it (the world
     `day_picked_before_mr_opened`): the collector reads release from before the MR's
@@ -295,6 +307,17 @@ def test_revert_of_the_revert_puts_the_change_back(story: Story) -> None:
     assert found(ev) == [("trailer", mr.merge_commit_sha), ("reapplied", mr.merge_commit_sha)]
     assert ev.picks[1].commit == again
     assert len(lifecycle(ev).attempts) == 2
+
+
+def test_revert_of_the_mrs_merge_commit_on_release_is_a_revert(story: Story) -> None:
+    """A revert may name the MR's merge commit rather than the pick (the world
+    `eve_stopped_by_merge_commit_revert`): "This reverts commit <merge sha>" on release
+    undoes the hotfix all the same."""
+    mr = story.hotfix("Fix charger session timeout")
+    story.pick(mr.merge_commit_sha, T0 + 30 * M)
+    revert = story.revert(story.p.commits[mr.merge_commit_sha], T0 + 2 * H)
+    ev = story.collect(mr)
+    assert [(r.commit, r.reverted_sha) for r in ev.reverts] == [(revert, mr.merge_commit_sha)]
 
 
 def test_revert_by_hand_found_by_its_inverse_patch(story: Story) -> None:
