@@ -121,6 +121,8 @@ class Collector:
             named = [x for x in picked_from(c.message) if sha_in(x, sources)]
             if named and c.id not in found:
                 found[c.id] = CherryPick(c, "trailer", named[0], c.committed_date or mr.updated_at)
+        if isinstance(mr_commits, Unavailable):
+            self._owned_picks(path, mr, candidates, sources, found, problems)
 
         suspected: list[SuspectedPick] = []
         if change_coverage(mr, mr_commits, list(found.values())).whole is not True:
@@ -134,7 +136,34 @@ class Collector:
             return Unavailable(
                 f"commits of {path}:{release}", "neither the branch nor deployments readable"
             ), ()
+        if not found and not suspected and candidates and isinstance(mr_commits, Unavailable):
+            # a pick of one of the MR's commits without trailer is known by that commit's
+            # title: with the commits unread, "not picked" cannot be established
+            return mr_commits, ()
         return tuple(sorted(found.values(), key=lambda p: p.reached_release_at)), tuple(suspected)
+
+    def _owned_picks(
+        self,
+        path: str,
+        mr: MergeRequest,
+        candidates: list[Commit],
+        sources: list[str],
+        found: dict[str, CherryPick],
+        problems: list[Unavailable],
+    ) -> None:
+        """With the MR's commits unreadable, a trailer naming one of them is not recognised
+        by its SHA: GitLab's MRs of the named commit say whether it is this MR's."""
+        for c in candidates:
+            named = picked_from(c.message)
+            if c.id in found or not named or any(sha_in(x, sources) for x in named):
+                continue
+            for sha in named:
+                owners = self.src.commit_merge_requests(path, sha)
+                if isinstance(owners, Unavailable):
+                    problems.append(owners)
+                elif any(m.project == mr.project and m.iid == mr.iid for m in owners):
+                    found[c.id] = CherryPick(c, "trailer", sha, c.committed_date or mr.updated_at)
+                    break
 
     def _via_pick_mr(
         self,
