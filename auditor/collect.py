@@ -14,19 +14,23 @@ import fnmatch
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from auditor.ancestry import chain_ancestry
 from auditor.config import Service, Settings
 from auditor.derive import bases, cut_off_pattern, finished, release_job_pattern
 from auditor.evidence import (
+    Approvals,
     CherryPick,
     Commit,
     Deployment,
     Job,
+    LabelEvent,
     MergeRequest,
     MRRef,
     Note,
     OrchestrationRun,
+    Pipeline,
     PromotionEvidence,
     ReleaseScope,
     Revert,
@@ -34,7 +38,7 @@ from auditor.evidence import (
     SuspectedPick,
     Unavailable,
 )
-from auditor.gitlab.source import GitLabSource, gitlab_time
+from auditor.gitlab.source import gitlab_time
 from auditor.lifecycle import CLOCK_SKEW, Lifecycle, change_coverage, lifecycle, made_before
 from auditor.lineage import (
     inverse_fingerprint,
@@ -63,13 +67,48 @@ def _merge_title(mr: MergeRequest) -> str:
     return f"Merge branch '{mr.source_branch}' into"
 
 
+class CollectorSource(Protocol):
+    """What the collector reads from GitLab: `GitLabSource`, or a test's double
+    (tests/source_double.py). Each answer is a typed fact or why GitLab did not give it."""
+
+    def approvals(self, mr: MergeRequest) -> Approvals | Unavailable: ...
+    def notes(self, mr: MergeRequest) -> tuple[Note, ...] | Unavailable: ...
+    def label_events(self, mr: MergeRequest) -> tuple[LabelEvent, ...] | Unavailable: ...
+    def mr_commits(self, mr: MergeRequest) -> tuple[Commit, ...] | Unavailable: ...
+    def merge_requests(self, path: str, **filters: Any) -> tuple[MRRef, ...] | Unavailable: ...
+    def commit(self, path: str, sha: str) -> Commit | Unavailable: ...
+    def commit_diff(self, path: str, sha: str) -> tuple[dict[str, Any], ...] | Unavailable: ...
+    def commit_merge_requests(self, path: str, sha: str) -> tuple[MRRef, ...] | Unavailable: ...
+    def branch_commits(
+        self, path: str, ref: str, since: datetime
+    ) -> tuple[Commit, ...] | Unavailable: ...
+    def compare(self, path: str, base: str, head: str) -> tuple[Commit, ...] | Unavailable: ...
+    def is_ancestor(self, path: str, ancestor: str, descendant: str) -> bool | Unavailable: ...
+    def environments(self, path: str) -> tuple[str, ...] | Unavailable: ...
+    def deployments(
+        self, path: str, environment: str, updated_after: datetime
+    ) -> tuple[Deployment, ...] | Unavailable: ...
+    def last_successful_deployment(
+        self, path: str, environment: str, before: datetime
+    ) -> Deployment | None | Unavailable: ...
+    def pipelines(
+        self, path: str, updated_after: datetime, created_before: datetime | None = None
+    ) -> tuple[Pipeline, ...] | Unavailable: ...
+    def pipeline_jobs(
+        self, path: str, pipeline_id: int, updated_at: datetime | None = None
+    ) -> tuple[Job, ...] | Unavailable: ...
+    def pipeline_bridges(
+        self, path: str, pipeline_id: int, updated_at: datetime | None = None
+    ) -> tuple[Job, ...] | Unavailable: ...
+
+
 class Collector:
     """Collects promotions' evidence. A sweep sets `horizon` (a time before its window) so
     that every promotion of a service shares one read of the branch, the deployments and
     the orchestration pipelines instead of one per MR."""
 
     def __init__(
-        self, src: GitLabSource, settings: Settings, horizon: datetime | None = None
+        self, src: CollectorSource, settings: Settings, horizon: datetime | None = None
     ) -> None:
         self.src = src
         self.settings = settings
