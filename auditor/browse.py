@@ -6,8 +6,9 @@ the canned queries an auditor asks) and serve it on 127.0.0.1 until interrupted.
 
 Read-only by construction, not by convention: the file is opened `immutable` (SQLite takes no
 lock and writes no journal, so the file stays byte-identical), Datasette's arbitrary SQL is
-SELECT-only, no canned query writes, and only Datasette's built-in plugins are loaded (an
-installed plugin could add a write API). Datasette and uvicorn are imported only by `serve`:
+SELECT-only, no canned query writes, every request but GET and HEAD is answered 405 before it
+reaches Datasette, and only Datasette's built-in plugins are loaded (an installed plugin could
+add a write API). Datasette and uvicorn are imported only by `serve`:
 the other commands must not pay for them (or need them installed).
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import socket
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -498,6 +499,35 @@ def _builtin_plugins_only() -> None:
             pm.unregister(plugin)
 
 
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+def read_only(app: ASGIApp) -> ASGIApp:
+    """`app` behind a gate that answers 405 to every method but GET and HEAD: nothing that
+    could write (or run a canned query's POST) ever reaches Datasette."""
+
+    async def gate(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
+            body = b"auditor browse is read-only: only GET and HEAD\n"
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 405,
+                    "headers": [
+                        (b"content-type", b"text/plain; charset=utf-8"),
+                        (b"allow", b"GET, HEAD"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await app(scope, receive, send)
+
+    return gate
+
+
 def serve(path: Path, port: int, ready: Callable[[str], None]) -> None:
     """Serve `path` read-only on 127.0.0.1:`port` (0: any free port) until interrupted;
     `ready(url)` once it accepts requests."""
@@ -536,7 +566,7 @@ def serve(path: Path, port: int, ready: Callable[[str], None]) -> None:
                 ready(url)
 
     config = uvicorn.Config(
-        ds.app(), log_level="warning", access_log=False, lifespan="on", workers=1
+        read_only(ds.app()), log_level="warning", access_log=False, lifespan="on", workers=1
     )
     try:
         Server(config).run(sockets=[sock])
