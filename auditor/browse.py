@@ -14,8 +14,10 @@ the other commands must not pay for them (or need them installed).
 
 from __future__ import annotations
 
+import os
 import socket
 import sqlite3
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,8 +255,7 @@ ENDPOINT_FAMILIES: tuple[tuple[str, str], ...] = (
 
 def _family_sql(column: str) -> str:
     cases = " ".join(
-        f"WHEN {column} LIKE '{pattern}' THEN '{family}'"
-        for pattern, family in ENDPOINT_FAMILIES
+        f"WHEN {column} LIKE '{pattern}' THEN '{family}'" for pattern, family in ENDPOINT_FAMILIES
     )
     return f"CASE {cases} ELSE 'other' END"
 
@@ -528,9 +529,9 @@ def read_only(app: ASGIApp) -> ASGIApp:
     return gate
 
 
-def serve(path: Path, port: int, ready: Callable[[str], None]) -> None:
+def serve(path: Path, port: int, ready: Callable[[str], None], debug: bool = False) -> None:
     """Serve `path` read-only on 127.0.0.1:`port` (0: any free port) until interrupted;
-    `ready(url)` once it accepts requests."""
+    `ready(url)` once it accepts requests. `debug`: Datasette's tracebacks on stderr."""
     try:
         import uvicorn
         from datasette.app import Datasette
@@ -538,6 +539,12 @@ def serve(path: Path, port: int, ready: Callable[[str], None]) -> None:
         raise BrowseUnavailable(INSTALL_HINT) from None
     check_store(path)
     _builtin_plugins_only()
+    # Datasette prints every exception it turns into an error page (a refused INSERT too),
+    # with its locals, on rich's global console, stdout by default. Stdout carries only the
+    # ready line, and the page already says what went wrong: on stderr under --debug only.
+    import rich
+
+    rich.reconfigure(file=sys.stderr if debug else open(os.devnull, "w"))  # noqa: SIM115
     name = path.stem
     ds = Datasette(
         immutables=[str(path.resolve())],
@@ -570,6 +577,8 @@ def serve(path: Path, port: int, ready: Callable[[str], None]) -> None:
     )
     try:
         Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        # uvicorn has shut down cleanly and re-raises the signal it caught: a normal stop
+        pass
     finally:
         sock.close()
-

@@ -544,7 +544,7 @@ def browse(
             sys.stdout.flush()
 
         try:
-            browsing.serve(db, port, ready)
+            browsing.serve(db, port, ready, debug=state.debug)
         except browsing.BrowseError as exc:
             raise ConfigError(str(exc)) from None
         return 0
