@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import html
 import queue
+import re
 import signal
 import socket
 import sqlite3
@@ -194,12 +195,15 @@ def page(browsing: Browsing, path: str, shot: str, tmp_path: Path) -> str:
     assert taken.returncode == 0, taken.stderr[-2000:]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert browsing.token not in dump.stdout
+    # nothing the page loads (scripts, images, styles) comes from another host; links may
+    assert not re.search(r'(src=|<link[^>]*href=)"(https?:)?//(?!127\.0\.0\.1[:/])', dump.stdout)
     return dump.stdout
 
 
 def canned(browsing: Browsing, name: str, tmp_path: Path, **params: str) -> list[dict[str, str]]:
     query = next(q for q in QUERIES if q.name == name)
-    dom = page(browsing, f"/{name}" + (f"?{urlencode(params)}" if params else ""), name, tmp_path)
+    shot = "-".join([name, *(params[k].replace("/", "_") for k in sorted(params))])
+    dom = page(browsing, f"/{name}" + (f"?{urlencode(params)}" if params else ""), shot, tmp_path)
     text = html.unescape(dom)
     assert query.title in text  # the canned query's own page, with its title
     assert "rows-and-columns" in dom, text[-3000:]
