@@ -329,7 +329,7 @@ FROM wanted w
 JOIN promotion_evidence e ON e.promotion_id = w.id
 JOIN responses r ON r.sha256 = e.sha256
 WHERE {_rule_reads_sql()}
-ORDER BY w.service, r.fetched_at, r.url"""
+ORDER BY w.service, r.url LIKE '%' || w.project_path || '/%' DESC, r.fetched_at, r.url"""
 
 
 _GAPS = """gaps AS (
@@ -352,7 +352,7 @@ _GAPS = """gaps AS (
       '$.unreadable_promotions') g
 )"""
 
-VIOLATION_RULE_SH12 = "SH12"  # label-after-validation: the contract's id for the label rule
+LABEL_RULE = "SH12"  # label-after-validation, the contract's id for the label rule
 
 QUERIES: tuple[CannedQuery, ...] = (
     CannedQuery(
@@ -392,7 +392,7 @@ ORDER BY deployed_at DESC, d.service""",
 SELECT {_iso_week("l.at")} AS iso_week, l.service, l.project || '!' || l.iid AS mr,
   l.title, l.verdict, f.status AS sh12, f.summary, l.web_url, l.run_id
 FROM latest l JOIN findings f ON f.promotion_id = l.id
-WHERE l.newest = 1 AND f.rule = '{VIOLATION_RULE_SH12}' AND f.status IN ('fail', 'unknown')
+WHERE l.newest = 1 AND f.rule = '{LABEL_RULE}' AND f.status IN ('fail', 'unknown')
 ORDER BY iso_week DESC, l.service, l.project, l.iid""",
     ),
     CannedQuery(
@@ -416,8 +416,9 @@ ORDER BY run_id DESC, gaps DESC, endpoint""",
         "For one promotion (project, e.g. evenergi/charge-api, and MR iid) and rule (e.g. "
         "SH12): the finding from the newest finished run, and each stored GitLab response "
         "of the endpoints that rule reads which the promotion's evidence holds "
-        "(promotion_evidence, by body SHA-256), with its body. Equal bodies fetched from "
-        "several URLs are each listed. An endpoint that could not be read has no evidence "
+        "(promotion_evidence, by body SHA-256), with its body, the promotion's own project "
+        "first. Evidence is kept by body, so an equal body fetched from several URLs (an "
+        "empty list) is listed under each. An endpoint that could not be read has no evidence "
         "here: see 'Unknowns by endpoint'.",
         _finding_response_sql(),
     ),
@@ -452,9 +453,9 @@ def check_store(path: Path) -> None:
 
     if not path.is_file():
         raise BrowseError(f"no evidence store at {path} (run auditor sweep first, or --db)")
-    if any(c in str(path) for c in "?#"):
+    if any(c in str(path) for c in "?#%"):
         # Datasette opens `file:PATH?immutable=1` without quoting the path
-        raise BrowseError(f"cannot browse {path}: '?' or '#' in its path; rename or move it")
+        raise BrowseError(f"cannot browse {path}: '?', '#' or '%' in its path; rename or move it")
     wal = Path(f"{path}-wal")
     if wal.is_file() and wal.stat().st_size > 0:
         # An immutable open ignores the write-ahead log: it would show stale evidence.
