@@ -645,6 +645,41 @@ def history(
     raise typer.Exit(_guarded(run))
 
 
+@app.command()
+def browse(
+    db: Annotated[Path, typer.Option("--db", metavar="PATH", help="The evidence store.")] = Path(
+        "auditor.db"
+    ),
+    port: Annotated[
+        int, typer.Option("--port", metavar="PORT", help="Port on 127.0.0.1 (0: any free one).")
+    ] = 8001,
+) -> None:
+    """Serve the evidence store read-only in a browser (Datasette, on 127.0.0.1 only): every
+    table explained, and canned queries (violations per week, drift, label failures, unknowns,
+    the raw GitLab response behind a finding). Prints the URL when ready; Ctrl-C stops it.
+
+    Example: auditor browse --db auditor.db --port 0
+    """
+
+    def run() -> int:
+        from auditor import browse as browsing
+
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"--port must be 0 to 65535, not {port}")
+
+        def ready(url: str) -> None:
+            typer.echo(url)
+            sys.stdout.flush()
+
+        try:
+            browsing.serve(db, port, ready, debug=state.debug)
+        except browsing.BrowseError as exc:
+            raise ConfigError(str(exc)) from None
+        return 0
+
+    raise typer.Exit(_guarded(run))
+
+
 EXPORT_FORMATS = ("json", "junit", "junit-services", "csv", "csv-findings", "markdown", "table")
 # What `report --bundle` writes beside the HTML/PDF reports, for auditors and CI.
 BUNDLE_EXPORTS = {
