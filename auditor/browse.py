@@ -56,8 +56,12 @@ class TableDoc:
 TABLES: dict[str, TableDoc] = {
     "meta": TableDoc(
         "Facts about the file itself: its schema version (a newer file is refused by older "
-        "auditors rather than misread).",
-        {"key": "Name of the fact, e.g. schema_version.", "value": "Its value, as text."},
+        "auditors rather than misread), and `simulated_gitlab`, the GitLab URLs that were "
+        "simulators (`auditor demo`), whose reports say so and link nowhere.",
+        {
+            "key": "Name of the fact: schema_version, simulated_gitlab.",
+            "value": "Its value, as text (simulated_gitlab: a JSON list of URLs).",
+        },
     ),
     "runs": TableDoc(
         "One row per `auditor sweep`: the window it audited, what it was configured with, how "

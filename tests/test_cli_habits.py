@@ -128,6 +128,7 @@ COMMANDS = [
     ["check"],
     ["sweep"],
     ["history"],
+    ["browse"],
     ["report"],
     ["verify"],
     ["keygen"],

@@ -48,9 +48,10 @@ FLAGS = (
     "--disable-sync",
     "--disable-dev-shm-usage",  # small /dev/shm in containers crashes the renderer
     # No DNS at all: the browser has no business resolving a name while showing a report.
-    # (Literal 127.0.0.1 addresses are not resolved, so the recorder below is still reachable
-    # if the page tried; only the page's own CSP and escaping keep it from trying.)
-    "--host-resolver-rules=MAP * ~NOTFOUND",
+    # The rule maps even a literal address to NOTFOUND, so 127.0.0.1 is excluded: the
+    # recorder below must be reachable if the page tried, or "never contacted" would prove
+    # nothing; only the page's own CSP and escaping keep it from trying.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 )
 TIMEOUT = 90
 
