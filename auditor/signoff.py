@@ -22,14 +22,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from auditor.evidence import Deployment
 from auditor.findings import MRSummary, PromotionResult, Report, Status, Verdict
 from auditor.gaps import Gap
-from auditor.report.json_report import format_timestamp
 from auditor.report.markdown import VERDICT_MARKERS, _link, escape_md
+from auditor.timestamps import format_timestamp
+from auditor.timestamps import format_timestamp_or_none as _time
+from auditor.timestamps import utc_or_none as _utc
 
 # SH03 (hotfix-on-release) cites the commit that put the hotfix on `release`: its time is
 # when the promotion entered the current release line.
@@ -38,13 +40,6 @@ PICK_RULE = "SH03"
 VIOLATION_VERDICTS = frozenset({Verdict.NON_COMPLIANT})
 # Contract exit 3: nothing failed, but compliance was not shown.
 UNRESOLVED_VERDICTS = frozenset({Verdict.INCOMPLETE, Verdict.IN_PROGRESS, Verdict.NOT_PROMOTED})
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    # A naive time in this model came from GitLab's UTC strings (see json_report).
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -264,10 +259,6 @@ def signoff_exit_code(ctx: SignoffContext) -> int:
     if ctx.not_shown:
         return 3
     return 0
-
-
-def _time(value: datetime | None) -> str | None:
-    return None if value is None else format_timestamp(value)
 
 
 def to_dict(ctx: SignoffContext) -> dict[str, Any]:

@@ -50,6 +50,7 @@ from auditor.gaps import Gap, with_gaps
 from auditor.gitlab.client import ReadOnlySession
 from auditor.gitlab.source import GitLabSource, GitLabUnusable
 from auditor.rulebook import load_rulebook
+from auditor.timestamps import parse
 
 # Picks reach staging soon after they are made; reading a fortnight before the window
 # covers a pick made the week before and deployed in it.
@@ -195,7 +196,7 @@ class Sweep:
         for path in projects:
             cursor = self.store.cursor_get(f"mrs:{path}")
             if cursor:
-                since = datetime.fromisoformat(cursor) - CLOCK_SKEW
+                since = parse(cursor) - CLOCK_SKEW
                 self.src.note_changed_mrs(path, since)
 
     def _advance_cursors(self, projects: Sequence[str], started: datetime) -> None:

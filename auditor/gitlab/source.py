@@ -44,6 +44,7 @@ from auditor.evidence import (
 from auditor.gitlab import shapes
 from auditor.gitlab.client import CrossOriginRefused, ReadOnlySession, origin, shown_origin
 from auditor.gitlab.shapes import Malformed
+from auditor.timestamps import format_gitlab as gitlab_time
 
 T = TypeVar("T")
 Raw = Any  # JSON as GitLab sent it: dicts, lists, strings, booleans
@@ -75,10 +76,6 @@ class SourceCache(Protocol):
     def cache_put(
         self, key: str, value: object, version: str | None, response_sha256: str | None = None
     ) -> None: ...
-
-
-def gitlab_time(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _error_text(message: object) -> str:

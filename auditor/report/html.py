@@ -50,10 +50,12 @@ from auditor.report.evidence_index import (
     ResponseReader,
     cited_hashes,
 )
-from auditor.report.json_report import parse_timestamp
 from auditor.report.markdown import VERDICT_MARKERS
 from auditor.resources import data_dir
 from auditor.rulebook import load_rulebook
+from auditor.timestamps import format_minute as fmt_minute
+from auditor.timestamps import format_readable as fmt_time
+from auditor.timestamps import parse_timestamp
 
 # the same words as the Markdown and table outputs
 VERDICT_LABELS: dict[Verdict, str] = VERDICT_MARKERS
@@ -349,23 +351,6 @@ def gitlab_link(url: str | None, gitlab_url: str | None) -> str | None:
     if url != base and not url.startswith(base + "/"):
         return None
     return url
-
-
-def fmt_time(at: datetime | None) -> str:
-    """`2026-11-18 10:00 UTC` (seconds only when there are any)."""
-    if at is None:
-        return ""
-    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-    spec = "%Y-%m-%d %H:%M:%S" if at.second else "%Y-%m-%d %H:%M"
-    return at.strftime(spec) + " UTC"
-
-
-def fmt_minute(at: datetime | None) -> str:
-    """`2026-11-18 10:00` (UTC, to the minute), for table cells whose header says UTC."""
-    if at is None:
-        return ""
-    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-    return at.strftime("%Y-%m-%d %H:%M")
 
 
 def fmt_hours(hours: float | None) -> str:

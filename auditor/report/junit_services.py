@@ -23,8 +23,8 @@ from typing import Any
 
 from auditor.findings import PromotionResult, Report, Verdict
 from auditor.gaps import Gap, gaps_from_rows
-from auditor.report.json_report import format_timestamp
 from auditor.report.junit import _case_name, _counts, _gap_case, _testcase, _xml_text
+from auditor.timestamps import format_timestamp
 
 EVERY_SERVICE = "every service"
 

@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 
 from auditor.findings import EvidenceLink, Finding, PromotionResult, Report, Status, Verdict
 from auditor.gaps import Gap, gaps_from_rows
-from auditor.report.json_report import format_timestamp
+from auditor.timestamps import format_timestamp
 
 VERDICT_MARKERS: dict[Verdict, str] = {
     Verdict.COMPLIANT: "COMPLIANT",

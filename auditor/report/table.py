@@ -25,7 +25,7 @@ from rich.text import Text
 
 from auditor.findings import PromotionResult, Report, Status, Verdict
 from auditor.gaps import Gap, gaps_from_rows
-from auditor.report.json_report import format_timestamp
+from auditor.timestamps import format_timestamp
 
 VERDICT_LABELS: dict[Verdict, str] = {
     Verdict.COMPLIANT: "COMPLIANT",
