@@ -1103,11 +1103,11 @@ def signoff(
         from auditor.gaps import gaps_from_rows, gitlab_unusable
         from auditor.gitlab.client import ReadOnlySession, connect
         from auditor.gitlab.source import GitLabSource, GitLabUnusable
+        from auditor.report.signoff_markdown import render_signoff_markdown
         from auditor.signoff import (
             StagingDeployment,
             decide_signoff,
             last_cut_off,
-            render_signoff_markdown,
             restrict_to_release,
             signoff_exit_code,
         )
