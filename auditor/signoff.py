@@ -293,8 +293,8 @@ def to_dict(ctx: SignoffContext) -> dict[str, Any]:
         "blocking": ctx.blocking,
         "exit_code": signoff_exit_code(ctx),
         "promotions": [promotion(p) for p in ctx.promotions],
-        "violations": [f"{p.mr.project}!{p.mr.iid}" for p in ctx.violations],
-        "unresolved": [f"{p.mr.project}!{p.mr.iid}" for p in ctx.unresolved],
+        "violations": [str(p.mr.mr_id) for p in ctx.violations],
+        "unresolved": [str(p.mr.mr_id) for p in ctx.unresolved],
         "drift": [
             {
                 "project": d.project,

@@ -43,6 +43,7 @@ from markupsafe import Markup
 
 from auditor.findings import EvidenceLink, Finding, PromotionResult, Report, Status, Verdict
 from auditor.gaps import gaps_from_coverage
+from auditor.identity import MRId
 from auditor.report import charts
 from auditor.report.evidence_index import (
     PromotionEvidenceHashes,
@@ -663,7 +664,7 @@ def _promotion_view(
         listed = ResponseLookup.counted(key, hashes)
     return PromotionView(
         anchor=anchor,
-        ref=f"{mr.project}!{mr.iid}",
+        ref=str(mr.mr_id),
         project=mr.project,
         iid=mr.iid,
         title=mr.title or "",
@@ -722,7 +723,7 @@ def _history(store: ReportStore, run_id: int, current: Report) -> list[_HistoryP
     """Every promotion of this run and of the earlier finished runs, each (MR, service) once
     with its latest verdict: the data behind the weekly trend. Later runs are left out so a
     report of an old run reads the same whenever it is rendered."""
-    latest: dict[tuple[str, int, str], _HistoryPoint] = {}
+    latest: dict[tuple[str, MRId], _HistoryPoint] = {}
     runs = sorted(
         int(r["id"])
         for r in store.runs()
@@ -731,7 +732,7 @@ def _history(store: ReportStore, run_id: int, current: Report) -> list[_HistoryP
     for rid in [*runs, run_id]:
         report = current if rid == run_id else store.report(rid)
         for result in report.promotions:
-            latest[(result.mr.project, result.mr.iid, result.service)] = _HistoryPoint(
+            latest[(result.service, result.mr.mr_id)] = _HistoryPoint(
                 result.service, activity_time(result), result.verdict
             )
     return list(latest.values())

@@ -36,7 +36,7 @@ def _case_name(finding: Finding) -> str:
 
 
 def _suite_name(result: PromotionResult) -> str:
-    return f"{result.mr.project}!{result.mr.iid} {result.service}"
+    return f"{result.mr.mr_id} {result.service}"
 
 
 def _details(finding: Finding) -> str:

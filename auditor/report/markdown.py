@@ -95,7 +95,7 @@ def _row(finding: Finding) -> str:
 
 def _promotion(result: PromotionResult) -> list[str]:
     mr = result.mr
-    ref = md_link(f"{mr.project}!{mr.iid}", mr.web_url)
+    ref = md_link(str(mr.mr_id), mr.web_url)
     merged = format_timestamp(mr.merged_at) if mr.merged_at else "not merged"
     return [
         f"### {ref} · {escape_md(result.service)}: **{VERDICT_MARKERS[result.verdict]}**",

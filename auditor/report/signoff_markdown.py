@@ -20,7 +20,7 @@ from auditor.timestamps import format_timestamp_or_none as _time
 
 
 def _ref(p: SignoffPromotion) -> str:
-    return md_link(f"{p.mr.project}!{p.mr.iid}", p.mr.web_url)
+    return md_link(str(p.mr.mr_id), p.mr.web_url)
 
 
 def _rules_line(p: SignoffPromotion, status: Status, label: str) -> list[str]:

@@ -101,8 +101,7 @@ def print_summary(result: SweepResult, console: Console) -> None:
             _line(
                 console,
                 2,
-                f"{escape(p.mr.project)}!{p.mr.iid} {escape(p.service)} "
-                f"[bold]{p.verdict.value.upper()}[/]",
+                f"{escape(str(p.mr.mr_id))} {escape(p.service)} [bold]{p.verdict.value.upper()}[/]",
             )
             # on a line of its own and never broken, so it can be clicked or copied whole
             console.print(Text(f"    {p.mr.web_url}"), soft_wrap=True)
