@@ -21,6 +21,7 @@ from auditor.evidence import MergeRequest, Unavailable
 from auditor.findings import Report
 from auditor.gitlab.client import origin
 from auditor.gitlab.source import GitLabSource
+from auditor.identity import MRId
 
 _TARGET = re.compile(r"^(?P<project>[\w.-]+(?:/[\w.-]+)+)!(?P<iid>[1-9]\d*)$")
 # The path of an MR's web page as GitLab links it: `/-/merge_requests/42`, optionally one
@@ -44,8 +45,12 @@ class Target:
     iid: int
     instance: str | None = None
 
+    @property
+    def mr_id(self) -> MRId:
+        return MRId(self.project, self.iid)
+
     def __str__(self) -> str:
-        return f"{self.project}!{self.iid}"
+        return str(self.mr_id)
 
 
 def parse_target(text: str) -> Target:

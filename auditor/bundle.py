@@ -55,9 +55,10 @@ from urllib.parse import unquote, urlsplit
 
 from auditor import __version__
 from auditor.findings import PromotionResult
-from auditor.report.json_report import TOOL_NAME, format_timestamp, to_dict
+from auditor.report.json_report import TOOL_NAME, to_dict
 from auditor.signing import SIGNATURE
 from auditor.store import EvidenceStore, StoreError
+from auditor.timestamps import format_timestamp
 
 FORMAT = "auditor.bundle/v1"
 PROMOTION_FORMAT = "auditor.bundle.promotion/v1"

@@ -25,6 +25,7 @@ from typer.core import TyperCommand, TyperGroup
 from auditor import __version__
 from auditor.config import ConfigError, find_config, load_settings
 from auditor.findings import Report, Verdict, exit_code
+from auditor.timestamps import format_minute, parse
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -248,10 +249,9 @@ def _parse_now(text: str | None) -> datetime:
     if not text:
         return datetime.now(UTC)
     try:
-        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse(text)
     except ValueError:
         raise ConfigError(f"--now must be an ISO 8601 date-time, not {text!r}") from None
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def _version(value: bool) -> None:
@@ -720,8 +720,8 @@ def _pick_run(
         ]
         if not runs:
             raise ConfigError(
-                f"no run in {store.path} covers {window[0]:%Y-%m-%d %H:%M} to "
-                f"{window[1]:%Y-%m-%d %H:%M} UTC; sweep that window first"
+                f"no run in {store.path} covers {format_minute(window[0])} to "
+                f"{format_minute(window[1])} UTC; sweep that window first"
             )
     if run_id is not None:
         if not any(r["id"] == run_id for r in runs):
@@ -743,7 +743,7 @@ def _chosen_run(store: EvidenceStore, rid: int, window: tuple[datetime, datetime
     run = next(r for r in store.runs() if r["id"] == rid)
     start, end = _window_bound(run["window_from"]), _window_bound(run["window_to"])
     line = (
-        f"report of run {rid} ({start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC, "
+        f"report of run {rid} ({format_minute(start)} to {format_minute(end)} UTC, "
         f"{run['status']}): the newest finished run"
     )
     if window is None:
@@ -755,7 +755,7 @@ def _chosen_run(store: EvidenceStore, rid: int, window: tuple[datetime, datetime
 
 
 def _window_bound(value: object) -> datetime:
-    from auditor.report.json_report import parse_timestamp
+    from auditor.timestamps import parse_timestamp
 
     at = value if isinstance(value, datetime) else parse_timestamp(value)
     return at or datetime.min.replace(tzinfo=UTC)
@@ -809,8 +809,8 @@ def _signing_key(path: Path) -> Any:
 
 def _sign_bundle(out: Path, key: Any, digest: str, rid: int, gitlab_url: str) -> None:
     """Write DIR/manifest.sig.json last, once the manifest it names is final."""
-    from auditor.report.json_report import format_timestamp
     from auditor.signing import SIGNATURE, keyid, sign, statement
+    from auditor.timestamps import format_timestamp
 
     kid = keyid(key.key.public_key())
     signer = key.signer or f"key {kid[:8]}"
@@ -1138,16 +1138,16 @@ def signoff(
         from auditor.gaps import gaps_from_rows, gitlab_unusable
         from auditor.gitlab.client import ReadOnlySession, connect
         from auditor.gitlab.source import GitLabSource, GitLabUnusable
-        from auditor.report.json_report import parse_timestamp
+        from auditor.report.signoff_markdown import render_signoff_markdown
         from auditor.signoff import (
             StagingDeployment,
             decide_signoff,
             last_cut_off,
-            render_signoff_markdown,
             restrict_to_release,
             signoff_exit_code,
         )
         from auditor.signoff import to_dict as signoff_dict
+        from auditor.timestamps import parse_timestamp
 
         if fmt not in SIGNOFF_FORMATS:
             raise ConfigError(f"--format must be one of {', '.join(SIGNOFF_FORMATS)}")

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from auditor.config import ConfigError, parse_duration
 from auditor.discover import Window
+from auditor.timestamps import parse
 
 
 def zone(name: str | None) -> ZoneInfo | None:
@@ -29,9 +30,7 @@ def parse_instant(text: str, tz: ZoneInfo | None, *, end_of_day: bool = False) -
             day = date.fromisoformat(text)
             at = datetime.combine(day, time.max if end_of_day else time.min, where)
         else:
-            at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            if at.tzinfo is None:
-                at = at.replace(tzinfo=where)
+            at = parse(text, naive=where)
     except ValueError:
         raise ConfigError(
             f"not a date: {text!r} (use YYYY-MM-DD or an ISO 8601 date-time)"

@@ -37,6 +37,7 @@ from auditor.derive import bases, cut_off_pattern, release_job_pattern
 from auditor.evidence import Commit, Deployment, MRRef, Pipeline, Unavailable
 from auditor.gaps import Gap
 from auditor.gitlab.source import GitLabSource, GitLabUnusable, gitlab_time
+from auditor.identity import MRId
 from auditor.lineage import picked_from, reverted, same_sha
 
 # MRs whose picks reach staging in the window were merged not long before it.
@@ -61,6 +62,10 @@ class PromotionRef:
     # window) when it was picked onto `release`
     first_deployed_at: datetime
     how: str  # trailer | title | release
+
+    @property
+    def mr_id(self) -> MRId:
+        return MRId(self.project, self.iid)
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,7 @@ class Discovery:
     idle_release_jobs: list[tuple[str, int]] = field(default_factory=list)  # (service, job)
     gaps: list[Gap] = field(default_factory=list)  # what could not be read, once each
     # (service, project, iid) that rode along in a deployment of a service they do not touch
-    not_affected: list[tuple[str, str, int]] = field(default_factory=list)
+    not_affected: list[tuple[str, MRId]] = field(default_factory=list)
     # service -> the newest staging deployment in the window the run looked at (its id):
     # a sign-off on a later deployment knows the run never saw it
     staging_seen: dict[str, int] = field(default_factory=dict)
@@ -129,11 +134,11 @@ class Discovery:
         self.not_affected += other.not_affected
         self.staging_seen.update(other.staging_seen)
 
-    def targets(self) -> list[tuple[str, str, int]]:
-        """(service, project, iid) to audit, once each, in order of first deployment."""
-        seen: dict[tuple[str, str, int], datetime] = {}
+    def targets(self) -> list[tuple[str, MRId]]:
+        """(service, MR) to audit, once each, in order of first deployment."""
+        seen: dict[tuple[str, MRId], datetime] = {}
         for p in self.promotions:
-            key = (p.service, p.project, p.iid)
+            key = (p.service, p.mr_id)
             seen[key] = min(seen.get(key, p.first_deployed_at), p.first_deployed_at)
         return sorted(seen, key=lambda k: (seen[k], k))
 

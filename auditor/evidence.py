@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Literal, TypeAlias, TypeVar, Union
 
 from auditor.config import Service
+from auditor.identity import MRId
 
 T = TypeVar("T")
 
@@ -48,6 +49,10 @@ class MRRef:
     web_url: str
     squash_commit_sha: str | None = None
 
+    @property
+    def mr_id(self) -> MRId:
+        return MRId(self.project, self.iid)
+
 
 @dataclass(frozen=True)
 class MergeRequest:
@@ -69,6 +74,10 @@ class MergeRequest:
     sha: str | None
     labels: tuple[str, ...]
     author: str | None
+
+    @property
+    def mr_id(self) -> MRId:
+        return MRId(self.project, self.iid)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from auditor.identity import MRId
+
 
 class Status(StrEnum):
     PASS = "pass"
@@ -53,6 +55,10 @@ class MRSummary:
     title: str
     web_url: str
     merged_at: datetime | None
+
+    @property
+    def mr_id(self) -> MRId:
+        return MRId(self.project, self.iid)
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ from auditor.findings import (
     Verdict,
 )
 from auditor.gaps import gaps_from_coverage
-from auditor.report.json_report import format_timestamp
+from auditor.timestamps import format_fixed, format_timestamp, parse
 
 
 def _import_sqlite_utils() -> type[Any]:
@@ -124,13 +124,7 @@ class StoreLocked(StoreError):
 
 def _now() -> str:
     """Store-generated times: fixed microsecond precision so they sort as text."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _fixed(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_fixed(datetime.now(UTC))
 
 
 def _timestamp(value: datetime | str | None) -> str | None:
@@ -139,17 +133,14 @@ def _timestamp(value: datetime | str | None) -> str | None:
         return None
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value)
+            value = parse(value)
         except ValueError:
             raise ValueError(f"not an ISO 8601 timestamp: {value!r}") from None
     return format_timestamp(value)
 
 
 def _parse_timestamp(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    value = datetime.fromisoformat(text)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return None if text is None else parse(text)
 
 
 def _json_default(value: Any) -> Any:
@@ -691,7 +682,7 @@ class EvidenceStore:
                     response.method.upper(),
                     redact_url(response.url),
                     int(response.status),
-                    _fixed(response.fetched_at),
+                    format_fixed(response.fetched_at),
                     digest,
                     body,
                 )

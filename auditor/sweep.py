@@ -49,7 +49,9 @@ from auditor.findings import (
 from auditor.gaps import Gap, with_gaps
 from auditor.gitlab.client import ReadOnlySession
 from auditor.gitlab.source import GitLabSource, GitLabUnusable
+from auditor.identity import MRId
 from auditor.rulebook import load_rulebook
+from auditor.timestamps import parse
 
 # Picks reach staging soon after they are made; reading a fortnight before the window
 # covers a pick made the week before and deployed in it.
@@ -195,7 +197,7 @@ class Sweep:
         for path in projects:
             cursor = self.store.cursor_get(f"mrs:{path}")
             if cursor:
-                since = datetime.fromisoformat(cursor) - CLOCK_SKEW
+                since = parse(cursor) - CLOCK_SKEW
                 self.src.note_changed_mrs(path, since)
 
     def _advance_cursors(self, projects: Sequence[str], started: datetime) -> None:
@@ -273,7 +275,7 @@ class Sweep:
         discovery.not_affected.extend(skipped)
         collector = Collector(self.src, self.settings, horizon=horizon)
         clock = Clock(now)
-        results: dict[tuple[str, str, int], PromotionResult] = {}
+        results: dict[tuple[str, MRId], PromotionResult] = {}
         failures: list[str] = []
         self.progress.phase("collect", len(targets))
 
@@ -281,13 +283,13 @@ class Sweep:
         evidence_gaps: dict[tuple[str, str], Gap] = {}
 
         def gather(
-            target: tuple[str, str, int],
+            target: tuple[str, MRId],
         ) -> tuple[PromotionEvidence, float, int, set[str]]:
-            service, project, iid = target
+            service, mr_id = target
             before = self.session.requests_by_thread()
             start = time.monotonic()
             self.src.track_evidence()
-            mr = self.src.merge_request(project, iid)
+            mr = self.src.merge_request(mr_id.project, mr_id.iid)
             evidence = collector.collect(self.settings.services[service], mr)
             spent = self.session.requests_by_thread() - before
             return evidence, time.monotonic() - start, spent, self.src.evidence()
@@ -296,21 +298,23 @@ class Sweep:
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="collect") as pool:
             futures = {pool.submit(gather, t): t for t in targets}
             for future in as_completed(futures):
-                service, project, iid = futures[future]
+                service, mr_id = futures[future]
                 try:
                     evidence, seconds, requests, digests = future.result()
                     # evaluation is pure and quick: done here, in order of arrival
                     result = evaluate(evidence, clock)
                 except Exception as exc:  # noqa: BLE001 - one promotion's failure is its own
                     reason = str(exc) if isinstance(exc, GitLabUnusable) else _unexpected(exc)
-                    reason = reason.removeprefix(f"merge request {project}!{iid}: ")
-                    failures.append(f"{project}!{iid} ({service}): {reason}")
-                    unreadable.append(Gap(service, f"merge request {project}!{iid}", reason))
-                    self.progress.advance("collect", f"{project}!{iid}: unreadable")
-                    result = not_audited(self.settings.url, project, iid, service, reason)
+                    reason = reason.removeprefix(f"merge request {mr_id}: ")
+                    failures.append(f"{mr_id} ({service}): {reason}")
+                    unreadable.append(Gap(service, f"merge request {mr_id}", reason))
+                    self.progress.advance("collect", f"{mr_id}: unreadable")
+                    result = not_audited(
+                        self.settings.url, mr_id.project, mr_id.iid, service, reason
+                    )
                     seconds, requests, digests = 0.0, 0, set()
                 else:
-                    self.progress.advance("collect", f"{project}!{iid}")
+                    self.progress.advance("collect", str(mr_id))
                     for missing in unavailable_in(evidence):
                         key = (service, missing.what)
                         evidence_gaps.setdefault(key, Gap(service, missing.what, missing.reason))
@@ -323,7 +327,7 @@ class Sweep:
                 if self.store is not None:
                     self.store.record_promotion(run_id, result, sorted(digests))
                 self._flush_responses()
-                self.progress.advance("evaluate", f"{project}!{iid} {result.verdict.value}")
+                self.progress.advance("evaluate", f"{mr_id} {result.verdict.value}")
 
         ordered = tuple(results[t] for t in targets if t in results)
         report = Report(self.settings.url, now, __version__, ordered)
@@ -360,19 +364,20 @@ class Sweep:
         return outcome
 
     def _affected(
-        self, targets: list[tuple[str, str, int]]
-    ) -> tuple[list[tuple[str, str, int]], list[tuple[str, str, int]]]:
+        self, targets: list[tuple[str, MRId]]
+    ) -> tuple[list[tuple[str, MRId]], list[tuple[str, MRId]]]:
         """Drop (service, MR) pairs whose MR changes none of the service's `paths`: a
         monorepo pick rides along in every service's deployment, but only the services it
         touches are promoted (the same rule as `auditor check`)."""
 
-        def touched(target: tuple[str, str, int]) -> bool:
-            service, project, iid = target
+        def touched(target: tuple[str, MRId]) -> bool:
+            service, mr_id = target
             patterns = self.settings.services[service].paths
             if not patterns:
                 return True
             try:
-                changed = changed_paths(self.src, self.src.merge_request(project, iid))
+                mr = self.src.merge_request(mr_id.project, mr_id.iid)
+                changed = changed_paths(self.src, mr)
             except Exception:  # noqa: BLE001 - audited anyway; collection names the failure
                 return True
             return changed is None or touches(changed, patterns)

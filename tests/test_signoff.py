@@ -19,6 +19,7 @@ from auditor.findings import (
     Status,
     Verdict,
 )
+from auditor.report.signoff_markdown import render_signoff_markdown
 from auditor.rulebook import load_rulebook
 from auditor.signoff import (
     SignoffContext,
@@ -26,7 +27,6 @@ from auditor.signoff import (
     decide_signoff,
     last_cut_off,
     promoted_at,
-    render_signoff_markdown,
     signoff_exit_code,
     to_dict,
 )

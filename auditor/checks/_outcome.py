@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from auditor.derive import Clock
 from auditor.evidence import (
@@ -17,6 +18,7 @@ from auditor.evidence import (
 )
 from auditor.findings import EvidenceLink, Status
 from auditor.lifecycle import Lifecycle, lifecycle
+from auditor.timestamps import format_minute
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ def _human(delta: object) -> str:
 
 
 def at(t: object) -> str:
-    return t.strftime("%Y-%m-%d %H:%M UTC") if hasattr(t, "strftime") else "?"  # type: ignore[union-attr]
+    return f"{format_minute(t)} UTC" if isinstance(t, datetime) else "?"
 
 
 # -- links ------------------------------------------------------------------------------

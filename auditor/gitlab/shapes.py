@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from auditor.evidence import (
@@ -30,6 +30,7 @@ from auditor.evidence import (
     Note,
     Pipeline,
 )
+from auditor.timestamps import parse
 
 T = TypeVar("T")
 
@@ -65,12 +66,7 @@ def kind_of(value: object) -> str:
 
 def parse_time(value: str | None) -> datetime | None:
     """GitLab's ISO 8601 timestamps (`Z` or an offset) as aware UTC datetimes."""
-    if not value:
-        return None
-    at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if at.tzinfo is None:
-        raise ValueError(f"{value!r} has no time zone")
-    return at.astimezone(UTC)
+    return parse(value, naive=None) if value else None
 
 
 def is_sha(value: object) -> bool:

@@ -44,6 +44,8 @@ from auditor.evidence import (
 from auditor.gitlab import shapes
 from auditor.gitlab.client import CrossOriginRefused, ReadOnlySession, origin, shown_origin
 from auditor.gitlab.shapes import Malformed
+from auditor.identity import MRId
+from auditor.timestamps import format_gitlab as gitlab_time
 
 T = TypeVar("T")
 Raw = Any  # JSON as GitLab sent it: dicts, lists, strings, booleans
@@ -75,10 +77,6 @@ class SourceCache(Protocol):
     def cache_put(
         self, key: str, value: object, version: str | None, response_sha256: str | None = None
     ) -> None: ...
-
-
-def gitlab_time(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _error_text(message: object) -> str:
@@ -364,7 +362,7 @@ class GitLabSource:
         default_branch = project.get("default_branch") or "main"
         result = self._once(
             ("mr", path, iid),
-            f"merge request {path}!{iid}",
+            f"merge request {MRId(path, iid)}",
             lambda: self._get(self._mr_url(path, iid)),
             lambda data: shapes.merge_request(data, path, default_branch),
             "mr",
@@ -372,7 +370,7 @@ class GitLabSource:
             reuse=self.mr_unchanged(path, iid),
         )
         if isinstance(result, Unavailable):
-            raise GitLabUnusable(f"merge request {path}!{iid}: {result.reason}")
+            raise GitLabUnusable(f"merge request {MRId(path, iid)}: {result.reason}")
         return result
 
     def _mr_version(self, mr: MergeRequest) -> str:
@@ -381,7 +379,7 @@ class GitLabSource:
     def approvals(self, mr: MergeRequest) -> Approvals | Unavailable:
         return self._once(
             ("approvals", mr.project, mr.iid),
-            f"approvals of {mr.project}!{mr.iid}",
+            f"approvals of {mr.mr_id}",
             lambda: self._get(f"{self._mr_url(mr.project, mr.iid)}/approvals"),
             shapes.approvals,
             self._mr_version(mr),
@@ -390,7 +388,7 @@ class GitLabSource:
     def notes(self, mr: MergeRequest) -> tuple[Note, ...] | Unavailable:
         return self._once(
             ("notes", mr.project, mr.iid),
-            f"notes of {mr.project}!{mr.iid}",
+            f"notes of {mr.mr_id}",
             lambda: self._get_list(
                 f"{self._mr_url(mr.project, mr.iid)}/notes", sort="asc", order_by="created_at"
             ),
@@ -401,7 +399,7 @@ class GitLabSource:
     def label_events(self, mr: MergeRequest) -> tuple[LabelEvent, ...] | Unavailable:
         return self._once(
             ("label_events", mr.project, mr.iid),
-            f"label events of {mr.project}!{mr.iid}",
+            f"label events of {mr.mr_id}",
             lambda: self._get_list(f"{self._mr_url(mr.project, mr.iid)}/resource_label_events"),
             shapes.label_events,
             self._mr_version(mr),
@@ -410,7 +408,7 @@ class GitLabSource:
     def mr_commits(self, mr: MergeRequest) -> tuple[Commit, ...] | Unavailable:
         return self._once(
             ("mr_commits", mr.project, mr.iid),
-            f"commits of {mr.project}!{mr.iid}",
+            f"commits of {mr.mr_id}",
             lambda: self._get_list(f"{self._mr_url(mr.project, mr.iid)}/commits"),
             lambda items: shapes.commits(items, self._web_url(mr.project)),
             self._mr_version(mr),

@@ -36,6 +36,8 @@ import matplotlib.dates as mdates  # noqa: E402 - must follow matplotlib.use
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from auditor.timestamps import utc  # noqa: E402
+
 # Colours by status/verdict; the CSS uses the same palette so charts and tables agree.
 GREEN = "#2e7d32"
 RED = "#c62828"
@@ -156,7 +158,7 @@ def timeline_figure(points: Sequence[TimelinePoint]) -> Figure | None:
         # (a 200-promotion report draws 200 of these).
         fig.subplots_adjust(left=1.15 / 7.2, right=0.97, top=1 - 0.1 / height, bottom=0.5 / height)
         ax = fig.add_subplot()
-        xs = [mdates.date2num(_utc(p.at)) for _, p in timed]  # type: ignore[arg-type]
+        xs = [mdates.date2num(utc(p.at)) for _, p in timed]  # type: ignore[arg-type]
         ys = [i for i, _ in timed]
         ax.plot(xs, ys, color="#9e9e9e", linewidth=1, zorder=1)
         ax.scatter(
@@ -325,7 +327,3 @@ def _bin_edges(shortest: float, longest: float) -> list[float]:
         first -= below
         last += missing - below
     return [i * width for i in range(first, last + 1)]
-
-
-def _utc(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)

@@ -21,7 +21,7 @@ from typing import Any
 
 from auditor.findings import PromotionResult, Report, Status, Verdict
 from auditor.gaps import Gap, gaps_from_rows
-from auditor.report.json_report import format_timestamp
+from auditor.timestamps import format_timestamp
 
 PROMOTION_COLUMNS = (
     "project",

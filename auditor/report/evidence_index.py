@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from auditor.report.json_report import parse_timestamp
+from auditor.timestamps import parse_timestamp
 
 PromotionKey = tuple[str, int, str]  # (project, iid, service)
 

@@ -43,6 +43,7 @@ from markupsafe import Markup
 
 from auditor.findings import EvidenceLink, Finding, PromotionResult, Report, Status, Verdict
 from auditor.gaps import gaps_from_coverage
+from auditor.identity import MRId
 from auditor.report import charts
 from auditor.report.evidence_index import (
     PromotionEvidenceHashes,
@@ -50,10 +51,12 @@ from auditor.report.evidence_index import (
     ResponseReader,
     cited_hashes,
 )
-from auditor.report.json_report import parse_timestamp
 from auditor.report.markdown import VERDICT_MARKERS
 from auditor.resources import data_dir
 from auditor.rulebook import load_rulebook
+from auditor.timestamps import format_minute as fmt_minute
+from auditor.timestamps import format_readable as fmt_time
+from auditor.timestamps import parse_timestamp
 
 # the same words as the Markdown and table outputs
 VERDICT_LABELS: dict[Verdict, str] = VERDICT_MARKERS
@@ -349,23 +352,6 @@ def gitlab_link(url: str | None, gitlab_url: str | None) -> str | None:
     if url != base and not url.startswith(base + "/"):
         return None
     return url
-
-
-def fmt_time(at: datetime | None) -> str:
-    """`2026-11-18 10:00 UTC` (seconds only when there are any)."""
-    if at is None:
-        return ""
-    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-    spec = "%Y-%m-%d %H:%M:%S" if at.second else "%Y-%m-%d %H:%M"
-    return at.strftime(spec) + " UTC"
-
-
-def fmt_minute(at: datetime | None) -> str:
-    """`2026-11-18 10:00` (UTC, to the minute), for table cells whose header says UTC."""
-    if at is None:
-        return ""
-    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-    return at.strftime("%Y-%m-%d %H:%M")
 
 
 def fmt_hours(hours: float | None) -> str:
@@ -678,7 +664,7 @@ def _promotion_view(
         listed = ResponseLookup.counted(key, hashes)
     return PromotionView(
         anchor=anchor,
-        ref=f"{mr.project}!{mr.iid}",
+        ref=str(mr.mr_id),
         project=mr.project,
         iid=mr.iid,
         title=mr.title or "",
@@ -737,7 +723,7 @@ def _history(store: ReportStore, run_id: int, current: Report) -> list[_HistoryP
     """Every promotion of this run and of the earlier finished runs, each (MR, service) once
     with its latest verdict: the data behind the weekly trend. Later runs are left out so a
     report of an old run reads the same whenever it is rendered."""
-    latest: dict[tuple[str, int, str], _HistoryPoint] = {}
+    latest: dict[tuple[str, MRId], _HistoryPoint] = {}
     runs = sorted(
         int(r["id"])
         for r in store.runs()
@@ -746,7 +732,7 @@ def _history(store: ReportStore, run_id: int, current: Report) -> list[_HistoryP
     for rid in [*runs, run_id]:
         report = current if rid == run_id else store.report(rid)
         for result in report.promotions:
-            latest[(result.mr.project, result.mr.iid, result.service)] = _HistoryPoint(
+            latest[(result.service, result.mr.mr_id)] = _HistoryPoint(
                 result.service, activity_time(result), result.verdict
             )
     return list(latest.values())

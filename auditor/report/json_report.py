@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,8 @@ from auditor.findings import (
     Verdict,
 )
 from auditor.gaps import Gap, gaps_from_rows
+from auditor.timestamps import format_timestamp, format_timestamp_or_none
+from auditor.timestamps import parse_timestamp as parse_timestamp  # re-exported for old callers
 
 SCHEMA_ID = "auditor.report/v1"
 TOOL_NAME = "auditor"
@@ -36,49 +38,13 @@ REVERT_KEYS = ("project", "service", "sha", "reverts", "deployed_at")
 GAP_KEYS = ("service", "what", "reason")
 
 
-def parse_timestamp(text: object) -> datetime | None:
-    """The inverse of format_timestamp for stored values: ISO 8601 with `Z` or an offset,
-    naive read as UTC; anything else is None."""
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def format_timestamp(value: datetime) -> str:
-    """ISO 8601 in UTC with a `Z`, e.g. `2026-11-26T15:00:00Z`.
-
-    Sub-second precision is kept only when present: GitLab reports milliseconds and two
-    events in the same second must still sort correctly.
-    """
-    if value.tzinfo is None:
-        # The model is meant to hold aware datetimes; a naive one came from GitLab's UTC
-        # strings with the offset dropped, so UTC is the only honest reading.
-        value = value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    if value.microsecond == 0:
-        spec = "seconds"
-    elif value.microsecond % 1000 == 0:
-        spec = "milliseconds"
-    else:
-        spec = "microseconds"
-    return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
-
-
-def _optional_timestamp(value: datetime | None) -> str | None:
-    return None if value is None else format_timestamp(value)
-
-
 def _mr(mr: MRSummary) -> dict[str, Any]:
     return {
         "project": mr.project,
         "iid": mr.iid,
         "title": mr.title,
         "web_url": mr.web_url,
-        "merged_at": _optional_timestamp(mr.merged_at),
+        "merged_at": format_timestamp_or_none(mr.merged_at),
     }
 
 
@@ -87,7 +53,7 @@ def _evidence(link: EvidenceLink) -> dict[str, Any]:
         "kind": link.kind,
         "id": link.id,
         "url": link.url,
-        "at": _optional_timestamp(link.at),
+        "at": format_timestamp_or_none(link.at),
     }
 
 
@@ -111,11 +77,11 @@ def _attempt(attempt: AttemptSummary) -> dict[str, Any]:
         "release_job_status": attempt.release_job_status,
         "deployment_iid": attempt.deployment_iid,
         "deployment_status": attempt.deployment_status,
-        "deployed_at": _optional_timestamp(attempt.deployed_at),
+        "deployed_at": format_timestamp_or_none(attempt.deployed_at),
         "checks": attempt.checks,
-        "validated_at": _optional_timestamp(attempt.validated_at),
+        "validated_at": format_timestamp_or_none(attempt.validated_at),
         "reverted_by": attempt.reverted_by,
-        "reverted_at": _optional_timestamp(attempt.reverted_at),
+        "reverted_at": format_timestamp_or_none(attempt.reverted_at),
     }
 
 

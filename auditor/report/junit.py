@@ -20,7 +20,7 @@ from typing import Any
 
 from auditor.findings import Finding, PromotionResult, Report, Status
 from auditor.gaps import Gap, gaps_from_rows
-from auditor.report.json_report import format_timestamp
+from auditor.timestamps import format_timestamp
 
 # XML 1.0 cannot carry most control characters at all, escaped or not; ElementTree would
 # write them through and produce a document no parser accepts.
@@ -36,7 +36,7 @@ def _case_name(finding: Finding) -> str:
 
 
 def _suite_name(result: PromotionResult) -> str:
-    return f"{result.mr.project}!{result.mr.iid} {result.service}"
+    return f"{result.mr.mr_id} {result.service}"
 
 
 def _details(finding: Finding) -> str:

@@ -23,8 +23,8 @@ from typing import Any
 
 from auditor.findings import PromotionResult, Report, Verdict
 from auditor.gaps import Gap, gaps_from_rows
-from auditor.report.json_report import format_timestamp
 from auditor.report.junit import _case_name, _counts, _gap_case, _testcase, _xml_text
+from auditor.timestamps import format_timestamp
 
 EVERY_SERVICE = "every service"
 
@@ -64,9 +64,7 @@ def _suite(
             # junit.py names a case by rule only (its suite is the promotion); here the
             # suite is the service, so the case must also say which MR it is about.
             case = suite[-1]
-            case.set(
-                "name", _xml_text(f"{result.mr.project}!{result.mr.iid} {_case_name(finding)}")
-            )
+            case.set("name", _xml_text(f"{result.mr.mr_id} {_case_name(finding)}"))
     for gap in gaps:
         _gap_case(suite, gap, service)
 

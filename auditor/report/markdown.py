@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 
 from auditor.findings import EvidenceLink, Finding, PromotionResult, Report, Status, Verdict
 from auditor.gaps import Gap, gaps_from_rows
-from auditor.report.json_report import format_timestamp
+from auditor.timestamps import format_timestamp
 
 VERDICT_MARKERS: dict[Verdict, str] = {
     Verdict.COMPLIANT: "COMPLIANT",
@@ -75,14 +75,14 @@ def _safe_url(url: str | None) -> str | None:
     return quote(stripped, safe=_URL_SAFE)
 
 
-def _link(text: str, url: str | None) -> str:
+def md_link(text: str, url: str | None) -> str:
     safe = _safe_url(url)
     label = escape_md(text)
     return f"[{label}]({safe})" if safe else label
 
 
 def _evidence(link: EvidenceLink) -> str:
-    return _link(f"{link.kind} {link.id}", link.url)
+    return md_link(f"{link.kind} {link.id}", link.url)
 
 
 def _row(finding: Finding) -> str:
@@ -95,7 +95,7 @@ def _row(finding: Finding) -> str:
 
 def _promotion(result: PromotionResult) -> list[str]:
     mr = result.mr
-    ref = _link(f"{mr.project}!{mr.iid}", mr.web_url)
+    ref = md_link(str(mr.mr_id), mr.web_url)
     merged = format_timestamp(mr.merged_at) if mr.merged_at else "not merged"
     return [
         f"### {ref} · {escape_md(result.service)}: **{VERDICT_MARKERS[result.verdict]}**",

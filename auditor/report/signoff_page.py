@@ -101,7 +101,7 @@ class SignoffPage:
 
 def _promotion(p: SignoffPromotion, gitlab_url: str) -> SignoffPromotionView:
     return SignoffPromotionView(
-        ref=f"{p.mr.project}!{p.mr.iid}",
+        ref=str(p.mr.mr_id),
         url=gitlab_link(p.mr.web_url, gitlab_url),
         title=p.mr.title or "",
         promoted_at=fmt_time(p.promoted_at),

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from auditor.findings import Status, Verdict
 from auditor.sweep import SweepResult
+from auditor.timestamps import format_minute
 
 _ATTENTION = (Verdict.NON_COMPLIANT, Verdict.INCOMPLETE, Verdict.IN_PROGRESS, Verdict.NOT_PROMOTED)
 
@@ -100,8 +101,7 @@ def print_summary(result: SweepResult, console: Console) -> None:
             _line(
                 console,
                 2,
-                f"{escape(p.mr.project)}!{p.mr.iid} {escape(p.service)} "
-                f"[bold]{p.verdict.value.upper()}[/]",
+                f"{escape(str(p.mr.mr_id))} {escape(p.service)} [bold]{p.verdict.value.upper()}[/]",
             )
             # on a line of its own and never broken, so it can be clicked or copied whole
             console.print(Text(f"    {p.mr.web_url}"), soft_wrap=True)
@@ -120,7 +120,7 @@ def print_summary(result: SweepResult, console: Console) -> None:
                 console,
                 2,
                 f"{escape(d.service)} {d.sha[:12]} {escape(d.title)} "
-                f"(deployed {d.deployed_at:%Y-%m-%d %H:%M} UTC)",
+                f"(deployed {format_minute(d.deployed_at)} UTC)",
             )
     if result.discovery.cut_offs:
         console.print("[bold]Cut-offs[/]")
@@ -129,7 +129,7 @@ def print_summary(result: SweepResult, console: Console) -> None:
                 console,
                 2,
                 f"pipeline #{c.pipeline_id} job {c.job_id} at "
-                f"{c.at:%Y-%m-%d %H:%M} UTC by {escape(c.by or '?')}",
+                f"{format_minute(c.at)} UTC by {escape(c.by or '?')}",
             )
     if result.gaps:
         console.print(

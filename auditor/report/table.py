@@ -25,7 +25,7 @@ from rich.text import Text
 
 from auditor.findings import PromotionResult, Report, Status, Verdict
 from auditor.gaps import Gap, gaps_from_rows
-from auditor.report.json_report import format_timestamp
+from auditor.timestamps import format_timestamp
 
 VERDICT_LABELS: dict[Verdict, str] = {
     Verdict.COMPLIANT: "COMPLIANT",
@@ -69,7 +69,7 @@ def _header(result: PromotionResult) -> Text:
     verdict = result.verdict
     merged = format_timestamp(mr.merged_at) if mr.merged_at else "not merged"
     markup = (
-        f"[bold]{escape(_clean(f'{mr.project}!{mr.iid}'))}[/bold] {escape(_clean(mr.title))}\n"
+        f"[bold]{escape(_clean(str(mr.mr_id)))}[/bold] {escape(_clean(mr.title))}\n"
         f"  service {escape(_clean(result.service))} · merged {merged} · "
         f"[{VERDICT_STYLES[verdict]}]{VERDICT_LABELS[verdict]}[/]"
     )
