@@ -81,6 +81,9 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "report": (("auditor.report", "auditor.report.*"), ("run", "store")),
     # The signed evidence bundle: a store's responses plus the JSON report, signed.
     "bundle": (("auditor.bundle", "auditor.signing"), ("report", "store")),
+    # The store served read-only in Datasette: describes the store's tables, reads nothing
+    # else (a sibling of the writers, not one of them).
+    "browse": (("auditor.browse",), ("store",)),
     # The GitLab simulator: outside the product. It plays GitLab against the auditor, so it
     # must not share the auditor's code (only where shipped data lives).
     "simulator": (("auditor.simulator", "auditor.simulator.*"), ("foundation",)),
@@ -88,7 +91,7 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # (which starts the simulator).
     "cli": (
         ("auditor.cli", "auditor.__main__", "auditor.dates", "auditor.progress"),
-        ("bundle", "simulator"),
+        ("bundle", "browse", "simulator"),
     ),
 }
 
