@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import click
 import typer
 from typer.core import TyperCommand, TyperGroup
 
@@ -39,8 +38,11 @@ T = TypeVar("T")
 HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 
 # typer re-exports click's BadParameter but not its parent UsageError, and newer typers
-# vendor click, so `click.UsageError` need not be the class typer raises.
-_UsageError = next(k for k in typer.BadParameter.__mro__ if k.__name__ == "UsageError")
+# vendor click (typer._click), so neither `click.UsageError` nor `click.Context` need be the
+# classes typer uses: the overrides below take typer's context as `Any`.
+_UsageError: type[Any] = next(
+    k for k in typer.BadParameter.__mro__ if k.__name__ == "UsageError"
+)
 
 
 class OneLineErrors(TyperGroup):
@@ -48,11 +50,11 @@ class OneLineErrors(TyperGroup):
     as one line, `auditor: error: ...`, exit 2, like every other bad input; click would print
     the usage line, a hint and the error on three. Help for a bare group is left alone."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         with _one_line_usage_errors():
             return super().parse_args(ctx, args)
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         with _one_line_usage_errors():
             return super().invoke(ctx)
 
@@ -149,13 +151,13 @@ class PlainUsage(TyperCommand):
     TARGET`, `TARGET  The MR as...`), as click, gh and glab do, where typer wraps it in
     braces (`{target}`) and adds its Python type (`TARGET <str>`)."""
 
-    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
         return [
             piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
             for piece in super().collect_usage_pieces(ctx)
         ]
 
-    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    def format_options(self, ctx: Any, formatter: Any) -> None:
         args, opts = [], []
         for param in self.get_params(ctx):
             record = param.get_help_record(ctx)
