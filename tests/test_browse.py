@@ -39,29 +39,18 @@ from auditor.browse import QUERIES, TABLES, metadata
 from auditor.cli import app
 from auditor.store import EvidenceStore
 from tests.conftest import one_error_line, serve
-from tests.test_reports_browser import ARTIFACTS, FLAGS, TIMEOUT, chromium
+from tests.test_reports_browser import ARTIFACTS, chromium
+from tests.test_reports_browser import run_chromium as run_in_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 WEEK_OF_THE_STORY = "2026-W47"  # Monday 16 to Sunday 22 November 2026
 UNREADABLE = r"/projects/evenergi%2Fbilling/merge_requests/3/approvals$"
 
 
-# The report tests' flags: no name resolves, and the only address reachable is 127.0.0.1.
-BROWSE_FLAGS = FLAGS
-
-
 def run_chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     # a fresh profile each time: a second Chromium on a profile still held by the first one
     # (shutting down) can hand its work over and wait
-    profile = tempfile.mkdtemp(prefix="profile-", dir=tmp_path)
-    return subprocess.run(
-        [chromium(), *BROWSE_FLAGS, f"--user-data-dir={profile}", *args],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    return run_in_chromium(Path(tempfile.mkdtemp(prefix="profile-", dir=tmp_path)), *args)
 
 
 @dataclass
