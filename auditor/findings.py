@@ -172,7 +172,7 @@ class Milestones:
     from the facts the rules judge, so every page says the same thing the findings do."""
 
     attempt: int | None  # the judged attempt's number; None: no pick established
-    merged_at: datetime | None
+    merged_at: datetime | Unread | None
     picked: Picked | Unread | None
     pipeline: PipelineCreated | Unread | None
     release_job: ReleaseJobRan | Unread | None
@@ -180,6 +180,12 @@ class Milestones:
     checks: ChecksRan | Unread | None
     validated: ValidationNote | Unread | None
     labelled: Labelled | Unread | None
+
+    @classmethod
+    def unread(cls, reason: str) -> Milestones:
+        """Nothing established: the promotion could not be audited at all."""
+        u = Unread(reason)
+        return cls(None, u, u, u, u, u, u, u, u)
 
 
 @dataclass(frozen=True)

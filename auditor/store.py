@@ -444,7 +444,11 @@ def _milestones_json(m: Milestones | None) -> str | None:
             for k, v in vars(value).items()
         }
 
-    row: dict[str, object] = {"attempt": m.attempt, "merged_at": _timestamp(m.merged_at)}
+    merged = m.merged_at
+    row: dict[str, object] = {
+        "attempt": m.attempt,
+        "merged_at": step(merged) if isinstance(merged, Unread) else _timestamp(merged),
+    }
     row.update({name: step(getattr(m, name)) for name in _STEPS})
     return json.dumps(row, ensure_ascii=False)
 
@@ -471,7 +475,9 @@ def _milestones_from(text: str | None) -> Milestones | None:
 
     return Milestones(
         attempt=row.get("attempt"),
-        merged_at=_parse_timestamp(row.get("merged_at")),
+        merged_at=Unread(str(merged["unread"]))
+        if isinstance(merged := row.get("merged_at"), dict)
+        else _parse_timestamp(merged),
         **{name: step(kind, row.get(name)) for name, kind in _STEPS.items()},
     )
 

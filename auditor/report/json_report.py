@@ -128,8 +128,7 @@ def _step(value: object) -> dict[str, Any] | None:
     if isinstance(value, Unread):
         return {"unread": value.reason}
     return {
-        k: _jsonable(v) if not isinstance(v, tuple) else list(v)
-        for k, v in vars(value).items()
+        k: _jsonable(v) if not isinstance(v, tuple) else list(v) for k, v in vars(value).items()
     }
 
 
@@ -138,7 +137,9 @@ def _milestones(m: Milestones | None) -> dict[str, Any] | None:
         return None  # a run stored before milestones were kept
     return {
         "attempt": m.attempt,
-        "merged_at": _optional_timestamp(m.merged_at),
+        "merged_at": _step(m.merged_at)
+        if isinstance(m.merged_at, Unread)
+        else _optional_timestamp(m.merged_at),
         "picked": _step(m.picked),
         "pipeline": _step(m.pipeline),
         "release_job": _step(m.release_job),
