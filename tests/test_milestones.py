@@ -252,3 +252,32 @@ def test_milestones_round_trip_through_the_store(tmp_path: Path) -> None:
         back = store.report(run).promotions
     assert back[0].milestones == result.milestones
     assert back[1].milestones == Milestones.unread("not audited: timed out")
+
+
+def test_milestones_in_the_json_report_validate_against_the_schema() -> None:
+    from datetime import UTC, datetime
+
+    from jsonschema import Draft202012Validator
+
+    from auditor.findings import Report
+    from auditor.report import json_report
+
+    known = evaluate(by_the_book(), AFTER_GRACE)
+    unread = evaluate(replace(by_the_book(), deployments=Unavailable("d", "403")), AFTER_GRACE)
+    skipped = replace(known, milestones=Milestones.unread("not audited: timed out"))
+    old = replace(known, milestones=None)
+    assert known.milestones is not None
+    unmerged = replace(known, milestones=replace(known.milestones, merged_at=None))
+    report = Report("https://g", datetime(2026, 11, 26, tzinfo=UTC), "0.1.0")
+    doc = json_report.to_dict(replace(report, promotions=(known, unread, skipped, old, unmerged)))
+    validator = Draft202012Validator(json_report.load_schema())
+    assert [e.message for e in validator.iter_errors(doc)] == []
+    steps = [p["milestones"] for p in doc["promotions"]]
+    assert steps[0]["labelled"] == {
+        "at": "2026-11-20T11:10:00Z",
+        "kept": True,
+        "web_url": by_the_book().mr.web_url,
+    }
+    assert steps[1]["deployed"] == {"unread": "could not read d: 403"}
+    assert steps[2]["merged_at"] == {"unread": "not audited: timed out"}
+    assert steps[3] is None
