@@ -281,3 +281,20 @@ def test_milestones_in_the_json_report_validate_against_the_schema() -> None:
     assert steps[1]["deployed"] == {"unread": "could not read d: 403"}
     assert steps[2]["merged_at"] == {"unread": "not audited: timed out"}
     assert steps[3] is None
+
+
+def test_a_deployments_list_gitlab_refused_shows_unknown_steps_not_missing_ones(
+    tmp_path: Path,
+) -> None:
+    """The token may not read the deployments (403): the timeline says the deployment and
+    what rests on it are unknown, with the reason, never "—" (did not happen)."""
+    for served in serve("environment_unreadable", tmp_path):
+        site = build_site(served, tmp_path)
+    (promotion,) = site.doc["promotions"]
+    assert "403" in promotion["milestones"]["deployed"]["unread"]
+    html = (site.out / "vemo-core.html").read_text(encoding="utf-8")
+    steps = _steps(html)
+    for step in ("deployed", "smoke checks", "validation note"):
+        assert f"{step} {UNREAD}" in steps, steps
+    assert "—" not in steps
+    assert 'title="could not read deployments to staging' in html
