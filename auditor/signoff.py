@@ -460,8 +460,9 @@ def restrict_to_release(
     contains: Callable[[str], bool | None],
 ) -> tuple[Report, dict[str, list[Mapping[str, Any]]]]:
     """Only what the release commit being signed off carries: the promotions whose pick
-    (the judged attempt's, from its milestones) and the drift commits that `contains(sha)` says are in it. Where that
-    cannot be established (None) the item stays in scope: a sign-off must not lose a
+    (the judged attempt's, from its milestones) and the drift commits that `contains(sha)`
+    says are in it. Where that cannot be established (None), or the pick is not (unread,
+    or not recorded by an older run), the item stays in scope: a sign-off must not lose a
     violation because GitLab did not answer."""
 
     def kept(result: PromotionResult) -> bool:
