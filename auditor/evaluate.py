@@ -19,6 +19,7 @@ from auditor.findings import (
     decide_verdict,
 )
 from auditor.lifecycle import Attempt, lifecycle
+from auditor.milestones import milestones
 from auditor.rulebook import Rulebook, load_rulebook
 
 
@@ -79,4 +80,5 @@ def evaluate(
         verdict=verdict,
         findings=tuple(findings),
         attempts=tuple(summarize(a) for a in life.attempts) if life else (),
+        milestones=milestones(ev),
     )

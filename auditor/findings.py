@@ -98,6 +98,102 @@ class AttemptSummary:
         return f"attempt {self.number} ({self.state}): " + "; ".join(parts)
 
 
+# -- milestones ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Unread:
+    """A milestone that could not be established: the evidence it rests on was not readable
+    (or not conclusive). Distinct from None, which means GitLab answered and it did not
+    happen."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Picked:
+    """The pick that completed the judged attempt's change on `release`; `shas` every pick
+    of that attempt (a multi-commit MR picked commit by commit)."""
+
+    sha: str
+    at: datetime
+    web_url: str | None
+    shas: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PipelineCreated:
+    id: int
+    at: datetime
+    web_url: str | None
+
+
+@dataclass(frozen=True)
+class ReleaseJobRan:
+    id: int
+    status: str
+    at: datetime | None  # finished, else started, else created
+    web_url: str | None
+
+
+@dataclass(frozen=True)
+class Deployed:
+    id: int
+    iid: int
+    status: str
+    at: datetime  # finished, else created
+    web_url: str | None
+
+
+@dataclass(frozen=True)
+class ChecksRan:
+    status: str  # passed, failed, pending, none (no smoke or acceptance job ran)
+    at: datetime | None  # when the last of them finished (or started); None: none ran
+
+
+@dataclass(frozen=True)
+class ValidationNote:
+    """The note recording the outcome of validating the service (SH11's)."""
+
+    id: int
+    at: datetime
+    outcome: str  # validated, failed
+    web_url: str | None
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """The validated label's add the rules judged: the one that stuck during the judged
+    attempt, else the last add during it that was later removed (`kept` False)."""
+
+    at: datetime
+    kept: bool
+    web_url: str | None
+
+
+@dataclass(frozen=True)
+class Milestones:
+    """When each step of the runbook happened for one promotion, judged attempt only.
+
+    Each step is its fact, None when GitLab answered and it did not happen (or was not due),
+    or `Unread` when it could not be established. Computed once by `auditor.milestones`
+    from the facts the rules judge, so every page says the same thing the findings do."""
+
+    attempt: int | None  # the judged attempt's number; None: no pick established
+    merged_at: datetime | Unread | None
+    picked: Picked | Unread | None
+    pipeline: PipelineCreated | Unread | None
+    release_job: ReleaseJobRan | Unread | None
+    deployed: Deployed | Unread | None
+    checks: ChecksRan | Unread | None
+    validated: ValidationNote | Unread | None
+    labelled: Labelled | Unread | None
+
+    @classmethod
+    def unread(cls, reason: str) -> Milestones:
+        """Nothing established: the promotion could not be audited at all."""
+        u = Unread(reason)
+        return cls(None, u, u, u, u, u, u, u, u)
+
+
 @dataclass(frozen=True)
 class PromotionResult:
     mr: MRSummary
@@ -105,6 +201,8 @@ class PromotionResult:
     verdict: Verdict
     findings: tuple[Finding, ...]
     attempts: tuple[AttemptSummary, ...] = ()
+    # None: not recorded (a run stored before milestones were kept)
+    milestones: Milestones | None = None
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,34 @@ class Attempt:
         return max(made, key=lambda j: j.id) if made else None
 
     @property
+    def orchestration_run(self) -> OrchestrationRun | None:
+        """The orchestration pipeline the attempt is judged on (SH05): created after its
+        change reached release, the one whose release job made the judged deployment, else
+        one where the release job was played, else one with the job, else any."""
+        runs = [r for r in self.runs if r.pipeline.created_at >= self.reached_release_at]
+        job = self.release_job_for(self.deployment) if self.deployment else None
+        made_it = [r for r in runs if job is not None and r.pipeline.id == job.pipeline_id]
+        played = [r for r in runs if any(j.played for j in r.release_jobs)]
+        with_job = [r for r in runs if r.release_jobs]
+        chosen = made_it or played or with_job or runs
+        return chosen[0] if chosen else None
+
+    @property
+    def release_job(self) -> Job | None:
+        """The try of the release job the attempt is judged on (SH06): the one that made the
+        judged deployment, else the first played after the pick that succeeded, else the
+        last played; None when none was played after the pick."""
+        reached = self.reached_release_at
+        made_it = self.release_job_for(self.deployment) if self.deployment else None
+        if made_it is not None and (made_it.started_at or made_it.created_at or reached) >= reached:
+            return made_it
+        played = [
+            j for j in self.release_jobs if (j.started_at or j.created_at or reached) >= reached
+        ]
+        ok = [j for j in played if j.status == "success"]
+        return ok[0] if ok else (played[-1] if played else None)
+
+    @property
     def state(self) -> str:
         if self.stopped:
             return "stopped"
@@ -176,6 +204,31 @@ class Lifecycle:
     @property
     def last(self) -> Attempt:
         return self.attempts[-1]
+
+    def notes_after(self, attempt: Attempt) -> list[ReadNote]:
+        """The human notes that follow the attempt's judged deployment while it is the live
+        attempt (SH11's): where what was validated is recorded."""
+        if attempt.deployment is None:
+            return []
+        done = finished(attempt.deployment)
+        return [
+            n
+            for n in self.notes
+            if n.note.created_at >= done
+            and (attempt.until is None or n.note.created_at < attempt.until)
+        ]
+
+    def validation_note(self, attempt: Attempt) -> ReadNote | None:
+        """The first note after the judged deployment that records the outcome of validating
+        this service (a success or a reported failure) and names it (SH11's)."""
+        return next(
+            (
+                n
+                for n in self.notes_after(attempt)
+                if n.reading.claim in (Claim.VALIDATED, Claim.FAILED) and n.reading.names_service
+            ),
+            None,
+        )
 
     @property
     def first_pick(self) -> CherryPick:

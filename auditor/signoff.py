@@ -26,15 +26,11 @@ from datetime import datetime
 from typing import Any
 
 from auditor.evidence import Deployment
-from auditor.findings import MRSummary, PromotionResult, Report, Status, Verdict
+from auditor.findings import MRSummary, Picked, PromotionResult, Report, Status, Verdict
 from auditor.gaps import Gap
 from auditor.timestamps import format_timestamp
 from auditor.timestamps import format_timestamp_or_none as _time
 from auditor.timestamps import utc_or_none as _utc
-
-# SH03 (hotfix-on-release) cites the commit that put the hotfix on `release`: its time is
-# when the promotion entered the current release line.
-PICK_RULE = "SH03"
 
 VIOLATION_VERDICTS = frozenset({Verdict.NON_COMPLIANT})
 # Contract exit 3: nothing failed, but compliance was not shown.
@@ -128,18 +124,25 @@ class SignoffContext:
         return bool(self.violations or self.drift or self.not_shown)
 
 
+def _picked(result: PromotionResult) -> Picked | None:
+    m = result.milestones
+    return m.picked if m is not None and isinstance(m.picked, Picked) else None
+
+
 def promoted_at(result: PromotionResult) -> datetime | None:
-    """When the promotion entered the release line: the latest time SH03 cites (the pick);
-    else the latest time any finding cites; else when the MR merged; else None.
+    """When the promotion entered the release line: when the judged attempt's change reached
+    `release` (its milestone; for a run stored before milestones were kept, its last
+    attempt's); else, the pick not established, the latest time any finding cites; else
+    when the MR merged; else None.
 
     The latest, not the earliest: a hotfix picked again after a cut-off belongs to the new
-    line, and keeping it in scope can only block, never wrongly approve.
+    line, and keeping it in scope can only block, never wrongly approve. The same holds for
+    the fallback: it only bounds the pick from above, it does not claim it.
     """
-    picks = [
-        at for f in result.findings if f.rule == PICK_RULE for e in f.evidence if (at := _utc(e.at))
-    ]
-    if picks:
-        return max(picks)
+    if (picked := _picked(result)) is not None:
+        return _utc(picked.at)
+    if result.milestones is None and result.attempts:
+        return _utc(result.attempts[-1].reached_release_at)
     cited = [at for f in result.findings for e in f.evidence if (at := _utc(e.at))]
     if cited:
         return max(cited)
@@ -316,18 +319,15 @@ def restrict_to_release(
     contains: Callable[[str], bool | None],
 ) -> tuple[Report, dict[str, list[Mapping[str, Any]]]]:
     """Only what the release commit being signed off carries: the promotions whose pick
-    (SH03's evidence) and the drift commits that `contains(sha)` says are in it. Where that
-    cannot be established (None) the item stays in scope: a sign-off must not lose a
+    (the judged attempt's, from its milestones) and the drift commits that `contains(sha)`
+    says are in it. Where that cannot be established (None), or the pick is not (unread,
+    or not recorded by an older run), the item stays in scope: a sign-off must not lose a
     violation because GitLab did not answer."""
 
     def kept(result: PromotionResult) -> bool:
-        picks = [
-            str(link.id)
-            for f in result.findings
-            if f.rule == "SH03"
-            for link in f.evidence
-            if link.kind == "commit"
-        ]
+        # the judged attempt's picks; none established (or not recorded): kept
+        picked = _picked(result)
+        picks = list(picked.shas) if picked is not None else []
         answers = [contains(sha) for sha in picks]
         return not picks or any(a is not False for a in answers)
 

@@ -41,12 +41,21 @@ from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from auditor.findings import (
     AttemptSummary,
+    ChecksRan,
+    Deployed,
     EvidenceLink,
     Finding,
+    Labelled,
+    Milestones,
     MRSummary,
+    Picked,
+    PipelineCreated,
     PromotionResult,
+    ReleaseJobRan,
     Report,
     Status,
+    Unread,
+    ValidationNote,
     Verdict,
 )
 from auditor.gaps import gaps_from_coverage
@@ -357,6 +366,12 @@ def _v2(db: Database) -> None:
     db.execute("ALTER TABLE promotions ADD COLUMN attempts TEXT NOT NULL DEFAULT '[]'")
 
 
+def _v3(db: Database) -> None:
+    """Each promotion keeps its milestones, as JSON; NULL for promotions of older runs (not
+    recorded, which the reports say, rather than guessing them)."""
+    db.execute("ALTER TABLE promotions ADD COLUMN milestones TEXT")
+
+
 # `meta` key listing the simulated GitLabs (see `EvidenceStore.mark_simulated`).
 SIMULATED_KEY = "simulated_gitlab"
 
@@ -371,7 +386,7 @@ def _url_list(text: str | None) -> list[str]:
 
 
 Migration = Callable[[Database], None]
-MIGRATIONS: list[Migration] = [_v1, _v2]
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3]
 
 
 def _attempts_json(attempts: Iterable[AttemptSummary]) -> str:
@@ -391,6 +406,71 @@ def _attempts_from(text: str | None) -> tuple[AttemptSummary, ...]:
         row["picks"] = tuple(row.get("picks") or ())
         out.append(AttemptSummary(**row))
     return tuple(out)
+
+
+# Each milestone step's type, by field; a stored step is {"unread": reason}, null, or the
+# fact's fields (timestamps as the report writes them).
+_STEPS: dict[str, type[Any]] = {
+    "picked": Picked,
+    "pipeline": PipelineCreated,
+    "release_job": ReleaseJobRan,
+    "deployed": Deployed,
+    "checks": ChecksRan,
+    "validated": ValidationNote,
+    "labelled": Labelled,
+}
+
+
+def _milestones_json(m: Milestones | None) -> str | None:
+    if m is None:
+        return None
+
+    def step(value: object) -> object:
+        if value is None:
+            return None
+        if isinstance(value, Unread):
+            return {"unread": value.reason}
+        return {
+            k: _timestamp(v) if isinstance(v, datetime) else list(v) if isinstance(v, tuple) else v
+            for k, v in vars(value).items()
+        }
+
+    merged = m.merged_at
+    row: dict[str, object] = {
+        "attempt": m.attempt,
+        "merged_at": step(merged) if isinstance(merged, Unread) else _timestamp(merged),
+    }
+    row.update({name: step(getattr(m, name)) for name in _STEPS})
+    return json.dumps(row, ensure_ascii=False)
+
+
+def _milestones_from(text: str | None) -> Milestones | None:
+    """Milestones as stored; None when the run did not record them."""
+    if not text:
+        return None
+    row = json.loads(text)
+
+    def step(kind: type[Any], value: dict[str, Any] | None) -> object:
+        if value is None:
+            return None
+        if "unread" in value:
+            return Unread(str(value["unread"]))
+        fields = {f.name for f in dataclasses.fields(kind)}
+        args = {k: v for k, v in value.items() if k in fields}
+        for key in ("at",):
+            if key in args:
+                args[key] = _parse_timestamp(args[key])
+        if "shas" in args:
+            args["shas"] = tuple(args["shas"])
+        return kind(**args)
+
+    return Milestones(
+        attempt=row.get("attempt"),
+        merged_at=Unread(str(merged["unread"]))
+        if isinstance(merged := row.get("merged_at"), dict)
+        else _parse_timestamp(merged),
+        **{name: step(kind, row.get(name)) for name, kind in _STEPS.items()},
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -892,6 +972,7 @@ class EvidenceStore:
             "verdict": str(result.verdict),
             "evaluated_at": _now(),
             "attempts": _attempts_json(result.attempts),
+            "milestones": _milestones_json(result.milestones),
         }
         findings = [
             {
@@ -915,12 +996,14 @@ class EvidenceStore:
             self._require_run(db, run_id)
             db.execute(
                 "INSERT INTO promotions (run_id, project, iid, service, title, web_url, "
-                "merged_at, verdict, evaluated_at, attempts) VALUES (:run_id, :project, :iid, "
-                ":service, :title, :web_url, :merged_at, :verdict, :evaluated_at, :attempts) "
+                "merged_at, verdict, evaluated_at, attempts, milestones) VALUES (:run_id, "
+                ":project, :iid, :service, :title, :web_url, :merged_at, :verdict, "
+                ":evaluated_at, :attempts, :milestones) "
                 "ON CONFLICT (run_id, project, iid, service) DO UPDATE SET "
                 "title = excluded.title, web_url = excluded.web_url, "
                 "merged_at = excluded.merged_at, verdict = excluded.verdict, "
-                "evaluated_at = excluded.evaluated_at, attempts = excluded.attempts",
+                "evaluated_at = excluded.evaluated_at, attempts = excluded.attempts, "
+                "milestones = excluded.milestones",
                 promotion,
             )
             # ON CONFLICT keeps the row's id, and lastrowid is unreliable after an update.
@@ -1157,6 +1240,7 @@ class EvidenceStore:
                     for f in row["findings"]
                 ),
                 attempts=_attempts_from(row.get("attempts")),
+                milestones=_milestones_from(row.get("milestones")),
             )
             for row in rows
         )

@@ -39,6 +39,7 @@ from auditor.evidence import PromotionEvidence, Unavailable
 from auditor.findings import (
     EvidenceLink,
     Finding,
+    Milestones,
     MRSummary,
     PromotionResult,
     Report,
@@ -439,7 +440,11 @@ def not_audited(
         for rule in load_rulebook().rules
     )
     return PromotionResult(
-        MRSummary(project, iid, "", web_url, None), service, Verdict.INCOMPLETE, findings
+        MRSummary(project, iid, "", web_url, None),
+        service,
+        Verdict.INCOMPLETE,
+        findings,
+        milestones=Milestones.unread(f"not audited: {reason}"),
     )
 
 

@@ -231,7 +231,7 @@ def test_json_shape_and_key_order() -> None:
     assert doc["gitlab_url"] == GITLAB
     assert doc["generated_at"] == "2026-11-26T15:00:00Z"
     promotion = doc["promotions"][1]
-    assert list(promotion) == ["mr", "service", "verdict", "findings", "attempts"]
+    assert list(promotion) == ["mr", "service", "verdict", "findings", "attempts", "milestones"]
     assert list(promotion["mr"]) == ["project", "iid", "title", "web_url", "merged_at"]
     finding = promotion["findings"][5]
     assert list(finding) == ["rule", "name", "status", "summary", "evidence"]

@@ -28,7 +28,22 @@ import pytest
 from pypdf import PdfReader
 
 from auditor.bundle import verify, write_bundle
-from auditor.findings import EvidenceLink, Finding, MRSummary, PromotionResult, Status, Verdict
+from auditor.findings import (
+    ChecksRan,
+    Deployed,
+    EvidenceLink,
+    Finding,
+    Labelled,
+    Milestones,
+    MRSummary,
+    Picked,
+    PipelineCreated,
+    PromotionResult,
+    ReleaseJobRan,
+    Status,
+    ValidationNote,
+    Verdict,
+)
 from auditor.gitlab.client import RawResponse
 from auditor.report.html import MAX_LISTED_RESPONSES, build_service_pages, render_service
 from auditor.report.site import write_reports
@@ -43,7 +58,7 @@ COMPLIANT = 150
 BAD_IIDS = (1040, 1080, 1120)  # non-compliant, among the compliant ones in time order
 MONDAY = datetime(2026, 11, 2, tzinfo=UTC)
 GENERATED = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
-# The evidence kind each rule's link has (the timeline reads SH01/03/05/06/08/10/11/12).
+# The evidence kind each rule's link has.
 KINDS = {
     "SH01": "merge_request",
     "SH02": "merge_request",
@@ -89,7 +104,28 @@ def promotion(iid: int, verdict: Verdict, failing: tuple[str, ...] = ()) -> Prom
         f"{GITLAB}/{PROJECT}/-/merge_requests/{iid}",
         merged,
     )
-    return PromotionResult(mr, SERVICE, verdict, tuple(findings))
+    return PromotionResult(mr, SERVICE, verdict, tuple(findings), milestones=steps(iid, merged))
+
+
+def steps(iid: int, merged: datetime) -> Milestones:
+    """The milestones a sweep records, at the times the findings' links carry."""
+
+    def when(rule: str) -> datetime:
+        n = [r.id for r in load_rulebook().rules].index(rule)
+        return merged + timedelta(minutes=5 * n)
+
+    url = f"{GITLAB}/{PROJECT}/-/merge_requests/{iid}"
+    return Milestones(
+        attempt=1,
+        merged_at=merged,
+        picked=Picked(f"{iid:040d}", when("SH03"), None, (f"{iid:040d}",)),
+        pipeline=PipelineCreated(iid * 100 + 4, when("SH05"), None),
+        release_job=ReleaseJobRan(iid * 100 + 5, "success", when("SH06"), None),
+        deployed=Deployed(iid * 100 + 7, iid, "success", when("SH08"), None),
+        checks=ChecksRan("passed", when("SH10")),
+        validated=ValidationNote(iid * 100 + 10, when("SH11"), "validated", url),
+        labelled=Labelled(when("SH12"), True, url),
+    )
 
 
 def body(name: str) -> bytes:

@@ -18,7 +18,7 @@ import re
 import sqlite3
 import threading
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import pytest
 from pypdf import PdfReader
 
-from auditor.findings import MRSummary, PromotionResult, Status, Verdict
+from auditor.findings import Milestones, MRSummary, PromotionResult, Status, Verdict
 from auditor.gitlab.client import RawResponse
 from auditor.report import charts
 from auditor.report.html import (
@@ -504,7 +504,24 @@ def _shift(result: PromotionResult, delta: timedelta, **mr: Any) -> PromotionRes
             )
             for f in result.findings
         ),
+        milestones=_shift_milestones(result.milestones, moved),
     )
+
+
+def _shift_milestones(
+    m: Milestones | None, moved: Callable[[datetime | None], datetime | None]
+) -> Milestones | None:
+    """The milestones with every time moved (the pages read times from them)."""
+    if m is None:
+        return None
+    steps = {}
+    for field in dataclasses.fields(m):
+        value = getattr(m, field.name)
+        if dataclasses.is_dataclass(value) and hasattr(value, "at"):
+            value = dataclasses.replace(value, at=moved(value.at))  # type: ignore[type-var]
+        steps[field.name] = value
+    steps["merged_at"] = moved(m.merged_at)
+    return Milestones(**steps)
 
 
 def _run(store: EvidenceStore, week_start: datetime, services: list[str], url: str) -> int:

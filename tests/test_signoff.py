@@ -3,6 +3,7 @@ and a Markdown page whose GitLab text cannot break out of its escaping."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -13,10 +14,13 @@ from auditor.evidence import Deployment
 from auditor.findings import (
     EvidenceLink,
     Finding,
+    Milestones,
     MRSummary,
+    Picked,
     PromotionResult,
     Report,
     Status,
+    Unread,
     Verdict,
 )
 from auditor.report.signoff_markdown import render_signoff_markdown
@@ -51,7 +55,8 @@ def promotion(
     title: str = "Fix",
     statuses: dict[str, Status] | None = None,
 ) -> PromotionResult:
-    """All 14 rules; SH03 cites the pick at `picked` (no time at all when None)."""
+    """All 14 rules; the pick's milestone at `picked`, which SH03 also cites (no pick
+    established and no time at all when None)."""
     statuses = statuses or {}
     findings = []
     for rule in RULES:
@@ -60,7 +65,9 @@ def promotion(
         status = statuses.get(rule.id, Status.PASS)
         findings.append(Finding(rule.id, rule.name, status, f"{rule.name} said so", evidence))
     mr = MRSummary("evenergi/vemo-core", iid, title, f"{GITLAB}/e/v/-/merge_requests/{iid}", None)
-    return PromotionResult(mr, service, verdict, tuple(findings))
+    pick = Picked("abc", picked, None, ("abc",)) if picked is not None else None
+    steps = Milestones(1 if pick else None, None, pick, None, None, None, None, None, None)
+    return PromotionResult(mr, service, verdict, tuple(findings), milestones=steps)
 
 
 def report(*promotions: PromotionResult) -> Report:
@@ -225,6 +232,25 @@ def test_promoted_at_prefers_the_pick_then_any_time_then_the_merge() -> None:
     assert promoted_at(PromotionResult(merged, SERVICE, Verdict.COMPLIANT, ())) == BEFORE
 
 
+def test_promoted_at_is_the_picks_milestone_not_a_time_a_finding_cites() -> None:
+    """The pick's time comes from the milestones, whatever links SH03 or others attach; a
+    pick that could not be established falls back to the latest cited time (an upper
+    bound: keeping the promotion in scope can only block)."""
+    p = promotion(1, Verdict.COMPLIANT, BEFORE)
+    later = Finding(
+        "SH08",
+        "staging-deploy-succeeded",
+        Status.PASS,
+        "deployed",
+        (EvidenceLink("deployment", 7, None, AFTER),),
+    )
+    p = dataclasses.replace(p, findings=(*p.findings, later))
+    assert promoted_at(p) == BEFORE
+    assert p.milestones is not None
+    unread = dataclasses.replace(p.milestones, picked=Unread("could not read the branch"))
+    assert promoted_at(dataclasses.replace(p, milestones=unread)) == AFTER
+
+
 def test_last_cut_off_takes_the_latest_before_until() -> None:
     rows = [{"at": CUT_OFF}, {"at": CUT_OFF + 48 * H}, {"at": None}]
     assert last_cut_off(rows) == CUT_OFF + 48 * H
@@ -302,15 +328,23 @@ def test_release_scope_keeps_what_the_release_carries_and_what_cannot_be_told() 
     from auditor.signoff import restrict_to_release
 
     def promotion(iid: int, pick: str, verdict: Verdict) -> PromotionResult:
+        # SH03 also cites a commit the release does not carry (a missing one of the MR's):
+        # the scope is the pick's milestone, not whatever commit links SH03 attaches
         sh03 = Finding(
             "SH03",
             "hotfix-on-release",
             Status.PASS,
             "on release",
-            (EvidenceLink("commit", pick, None, None),),
+            (EvidenceLink("commit", "d" * 40, None, None),),
         )
+        picked = Picked(pick, AUDITED, None, (pick,))
+        steps = Milestones(1, None, picked, None, None, None, None, None, None)
         return PromotionResult(
-            MRSummary("g/p", iid, f"fix {iid}", "u", None), "svc", verdict, (sh03,)
+            MRSummary("g/p", iid, f"fix {iid}", "u", None),
+            "svc",
+            verdict,
+            (sh03,),
+            milestones=steps,
         )
 
     report = Report(

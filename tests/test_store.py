@@ -716,12 +716,14 @@ def test_a_version_1_store_gains_the_attempts_column(db_path: Path) -> None:
     conn = sqlite3.connect(db_path)
     with conn:
         conn.execute("ALTER TABLE promotions DROP COLUMN attempts")
+        conn.execute("ALTER TABLE promotions DROP COLUMN milestones")
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     conn.close()
     with EvidenceStore(db_path) as s:
         assert s.schema_version == len(MIGRATIONS)
         [promotion] = s.report(run).promotions
         assert promotion.attempts == () and promotion.mr.iid == 1
+        assert promotion.milestones is None  # not recorded by that run
 
 
 def test_simulated_gitlabs_are_kept_in_meta_without_a_schema_change(db_path: Path) -> None:

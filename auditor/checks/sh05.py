@@ -30,14 +30,9 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
     last = life.last
     if last.stopped:
         return stopped("no orchestration pipeline was due")
-    runs = [r for r in last.runs if r.pipeline.created_at >= last.reached_release_at]
-    job = last.release_job_for(last.deployment) if last.deployment else None
-    made_it = [r for r in runs if job is not None and r.pipeline.id == job.pipeline_id]
-    played = [r for r in runs if any(j.played for j in r.release_jobs)]
-    with_job = [r for r in runs if r.release_jobs]
-    chosen = (made_it or played or with_job or runs)[:1]
-    if chosen:
-        p = chosen[0].pipeline
+    chosen = last.orchestration_run
+    if chosen is not None:
+        p = chosen.pipeline
         return passed(
             f"orchestration pipeline #{p.id} created at {at(p.created_at)}, after the hotfix "
             f"reached release at {at(last.reached_release_at)}",

@@ -44,7 +44,7 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
     job_name = ev.service.release_job_name
     reached = last.reached_release_at
     made_it = last.release_job_for(last.deployment) if last.deployment else None
-    if made_it is not None and (made_it.started_at or made_it.created_at or reached) >= reached:
+    if made_it is not None and made_it is last.release_job:
         return _judge(made_it)
     # a pipeline created before the pick may still have played the job after it
     runs = [
@@ -69,5 +69,6 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
             f"`{job_name}` was never played after the pick (status {never[-1].status})",
             *(job_link(j) for j in never[:3]),
         )
-    ok = [j for j in played if j.status == "success"]
-    return _judge(ok[0] if ok else played[-1])
+    judged = last.release_job
+    assert judged is not None  # `played` is not empty
+    return _judge(judged)

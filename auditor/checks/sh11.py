@@ -19,7 +19,7 @@ from auditor.checks._outcome import (
     stopped,
     unknown,
 )
-from auditor.derive import Clock, finished
+from auditor.derive import Clock
 from auditor.evidence import PromotionEvidence
 from auditor.notes import Claim
 
@@ -37,16 +37,9 @@ def check(ev: PromotionEvidence, clock: Clock) -> Outcome:
     if d is None:
         return unknown("no staging deployment of the hotfix for a note to follow")
     service = ev.service.name
-    notes = [
-        n
-        for n in life.notes
-        if n.note.created_at >= finished(d)
-        and (last.until is None or n.note.created_at < last.until)
-    ]
+    notes = life.notes_after(last)
     outcome = [n for n in notes if n.reading.claim in (Claim.VALIDATED, Claim.FAILED)]
-    named = [n for n in outcome if n.reading.names_service]
-    if named:
-        n = named[0]
+    if (n := life.validation_note(last)) is not None:
         what = "the validation" if n.reading.claim == Claim.VALIDATED else "a failed validation"
         return passed(f"note by {n.note.author} records {what} of {service}", note_link(n.note))
     unclear = [n for n in notes if n.reading.claim == Claim.AMBIGUOUS]

@@ -41,7 +41,20 @@ from urllib.parse import quote, urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from auditor.findings import EvidenceLink, Finding, PromotionResult, Report, Status, Verdict
+from auditor.findings import (
+    AttemptSummary,
+    Deployed,
+    EvidenceLink,
+    Finding,
+    Labelled,
+    Picked,
+    PromotionResult,
+    Report,
+    Status,
+    Unread,
+    ValidationNote,
+    Verdict,
+)
 from auditor.gaps import gaps_from_coverage
 from auditor.identity import MRId
 from auditor.report import charts
@@ -71,25 +84,31 @@ STATUS_LABELS: dict[Status, str] = {
 
 @dataclass(frozen=True)
 class TimelineStep:
-    """A step of the runbook and where its time is read: the evidence link of `kind` on the
-    finding of `rule` (e.g. SH08's deployment link carries the deployment's finish time)."""
+    """A step of the runbook: when it happened is its milestone (`Milestones.<milestone>`,
+    computed with the findings), and the finding of `rule`, which judges the step, colours
+    it. No time is read from evidence links: which links a check attaches is its own affair."""
 
     label: str
     rule: str
-    kind: str
-    latest: bool = False  # several links (smoke jobs): the step ends with the last one
+    milestone: str  # a field of findings.Milestones
 
 
 TIMELINE_STEPS: tuple[TimelineStep, ...] = (
-    TimelineStep("merged", "SH01", "merge_request"),
-    TimelineStep("cherry-picked", "SH03", "commit"),
+    TimelineStep("merged", "SH01", "merged_at"),
+    TimelineStep("cherry-picked", "SH03", "picked"),
     TimelineStep("pipeline created", "SH05", "pipeline"),
-    TimelineStep("release job", "SH06", "job"),
-    TimelineStep("deployed", "SH08", "deployment"),
-    TimelineStep("smoke checks", "SH10", "job", latest=True),
-    TimelineStep("validation note", "SH11", "note"),
-    TimelineStep("label added", "SH12", "label_event"),
+    TimelineStep("release job", "SH06", "release_job"),
+    TimelineStep("deployed", "SH08", "deployed"),
+    TimelineStep("smoke checks", "SH10", "checks"),
+    TimelineStep("validation note", "SH11", "validated"),
+    TimelineStep("label added", "SH12", "labelled"),
 )
+
+# What a step without a time says: it did not happen, it could not be established, or the
+# run was stored before milestones were kept (never guessed from the findings' links).
+NOT_HAPPENED = "—"
+UNREAD = "unknown"
+NOT_RECORDED = "not recorded for this run"
 
 
 # A promotion needing attention lists at most this many of the raw responses it rests on;
@@ -142,8 +161,10 @@ class TimelineRow:
     step: str
     rule: str
     status: str
-    at: str  # "" when the evidence has no time (the step did not happen or is unknown)
-    evidence: EvidenceView | None
+    at: str  # "" when the step has no time: then `missing` says why
+    url: str | None  # the GitLab object of the step, when it is a vetted GitLab link
+    missing: str  # NOT_HAPPENED, UNREAD or NOT_RECORDED; "" when `at` is set
+    reason: str = ""  # why it could not be established (UNREAD)
 
 
 @dataclass(frozen=True)
@@ -389,17 +410,6 @@ def _anchor(n: int, project: str, iid: int) -> str:
     return f"p{n}-{slug}-{iid}"
 
 
-def _links(finding: Finding | None, kind: str) -> list[EvidenceLink]:
-    if finding is None:
-        return []
-    return [e for e in finding.evidence if e.kind == kind and e.at is not None]
-
-
-def _at(link: EvidenceLink) -> datetime:
-    # `_links` keeps dated links only; the fallback is there for the type checker.
-    return link.at or datetime.min.replace(tzinfo=UTC)
-
-
 def _evidence_view(link: EvidenceLink, gitlab_url: str | None) -> EvidenceView:
     return EvidenceView(
         link.kind, str(link.id), gitlab_link(link.url, gitlab_url), fmt_time(link.at)
@@ -410,36 +420,75 @@ def _by_rule(result: PromotionResult) -> dict[str, Finding]:
     return {f.rule: f for f in result.findings}
 
 
-def step_times(
-    result: PromotionResult,
-) -> list[tuple[TimelineStep, Finding | None, EvidenceLink | None]]:
-    """Each timeline step with its finding and the evidence link that dates it (or None)."""
+@dataclass(frozen=True)
+class StepTime:
+    """One timeline step of a promotion: its time and GitLab URL, or why it has none."""
+
+    step: TimelineStep
+    finding: Finding | None
+    at: datetime | None
+    url: str | None
+    missing: str  # "" when `at` is set
+    reason: str = ""
+
+
+def _step_time(result: PromotionResult, step: TimelineStep, finding: Finding | None) -> StepTime:
+    m = result.milestones
+    if step.milestone == "merged_at" and m is None:
+        # the MR's own field, recorded by every run
+        at = result.mr.merged_at
+        return StepTime(step, finding, at, result.mr.web_url, "" if at else NOT_HAPPENED)
+    if m is None:
+        return StepTime(step, finding, None, None, NOT_RECORDED)
+    fact = getattr(m, step.milestone)
+    if fact is None:
+        return StepTime(step, finding, None, None, NOT_HAPPENED)
+    if isinstance(fact, Unread):
+        return StepTime(step, finding, None, None, UNREAD, fact.reason)
+    if isinstance(fact, datetime):
+        return StepTime(step, finding, fact, result.mr.web_url, "")
+    at = fact.at
+    url = getattr(fact, "web_url", None)
+    return StepTime(step, finding, at, url, "" if at else NOT_HAPPENED)
+
+
+def step_times(result: PromotionResult) -> list[StepTime]:
+    """Each timeline step with its finding and its time from the promotion's milestones."""
     findings = _by_rule(result)
-    out = []
-    for step in TIMELINE_STEPS:
-        finding = findings.get(step.rule)
-        links = sorted(_links(finding, step.kind), key=_at)
-        link = (links[-1] if step.latest else links[0]) if links else None
-        out.append((step, finding, link))
-    return out
+    return [_step_time(result, step, findings.get(step.rule)) for step in TIMELINE_STEPS]
+
+
+def _last_attempt(result: PromotionResult) -> AttemptSummary | None:
+    return result.attempts[-1] if result.attempts else None
 
 
 def merged_time(result: PromotionResult) -> datetime | None:
-    if result.mr.merged_at is not None:
-        return result.mr.merged_at
-    links = _links(_by_rule(result).get("SH01"), "merge_request")
-    return links[0].at if links else None
+    return result.mr.merged_at
+
+
+def deployed_time(result: PromotionResult) -> datetime | None:
+    """When the judged deployment finished; for a run stored before milestones were kept,
+    the last attempt's (stored with the run, not guessed from links)."""
+    m = result.milestones
+    if m is None:
+        last = _last_attempt(result)
+        return last.deployed_at if last else None
+    return m.deployed.at if isinstance(m.deployed, Deployed) else None
 
 
 def validated_time(result: PromotionResult) -> datetime | None:
     """When the promotion was recorded as validated: the label's addition (the runbook's
     formal mark for governed work), else the validation note (ungoverned services have no
-    label, only the note)."""
-    findings = _by_rule(result)
-    for rule, kind in (("SH12", "label_event"), ("SH11", "note")):
-        links = _links(findings.get(rule), kind)
-        if links:
-            return max(e.at for e in links if e.at is not None)
+    label, only the note). A run stored before milestones were kept: the last attempt's
+    `validated_at` (the label add that stuck, or the note)."""
+    m = result.milestones
+    if m is None:
+        last = _last_attempt(result)
+        return last.validated_at if last else None
+    if isinstance(m.labelled, Labelled):
+        return m.labelled.at
+    if isinstance(m.validated, ValidationNote) and m.validated.outcome == "validated":
+        return m.validated.at
     return None
 
 
@@ -453,11 +502,15 @@ def lead_time_hours(result: PromotionResult) -> float | None:
 def activity_time(result: PromotionResult) -> datetime | None:
     """When the promotion happened, for weekly buckets: its staging deployment, else the
     pick, else the merge."""
-    findings = _by_rule(result)
-    for rule, kind in (("SH08", "deployment"), ("SH03", "commit")):
-        links = _links(findings.get(rule), kind)
-        if links:
-            return min(e.at for e in links if e.at is not None)
+    deployed = deployed_time(result)
+    if deployed is not None:
+        return deployed
+    m = result.milestones
+    if m is not None and isinstance(m.picked, Picked):
+        return m.picked.at
+    last = _last_attempt(result)
+    if m is None and last is not None:
+        return last.reached_release_at
     return merged_time(result)
 
 
@@ -633,21 +686,20 @@ def _promotion_view(
     attention = needs_attention(result)
     rows = []
     points = []
-    deployed: datetime | None = None
-    for step, finding, link in step_times(result):
-        status = finding.status.value if finding else Status.UNKNOWN.value
+    for st in step_times(result):
+        status = st.finding.status.value if st.finding else Status.UNKNOWN.value
         rows.append(
             TimelineRow(
-                step=step.label,
-                rule=step.rule,
+                step=st.step.label,
+                rule=st.step.rule,
                 status=status,
-                at=fmt_time(link.at) if link else "",
-                evidence=_evidence_view(link, gitlab_url) if link else None,
+                at=fmt_time(st.at),
+                url=gitlab_link(st.url, gitlab_url) if st.at else None,
+                missing=st.missing,
+                reason=st.reason,
             )
         )
-        points.append(charts.TimelinePoint(step.label, link.at if link else None, status))
-        if step.rule == "SH08" and link is not None:
-            deployed = link.at
+        points.append(charts.TimelinePoint(st.step.label, st.at, status))
     key = (mr.project, mr.iid, result.service)
     listed: PromotionEvidenceHashes
     svg = None
@@ -676,7 +728,7 @@ def _promotion_view(
         merged_at=fmt_time(merged_time(result)),
         dates=RowDates(
             fmt_minute(merged_time(result)),
-            fmt_minute(deployed),
+            fmt_minute(deployed_time(result)),
             fmt_minute(validated_time(result)),
         ),
         failing_rules=tuple(f.rule for f in result.findings if f.status is Status.FAIL),

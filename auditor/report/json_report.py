@@ -18,9 +18,11 @@ from auditor.findings import (
     AttemptSummary,
     EvidenceLink,
     Finding,
+    Milestones,
     MRSummary,
     PromotionResult,
     Report,
+    Unread,
     Verdict,
 )
 from auditor.gaps import Gap, gaps_from_rows
@@ -85,6 +87,35 @@ def _attempt(attempt: AttemptSummary) -> dict[str, Any]:
     }
 
 
+def _step(value: object) -> dict[str, Any] | None:
+    """A milestone step: its fact's fields, `{"unread": reason}`, or null (did not happen)."""
+    if value is None:
+        return None
+    if isinstance(value, Unread):
+        return {"unread": value.reason}
+    return {
+        k: _jsonable(v) if not isinstance(v, tuple) else list(v) for k, v in vars(value).items()
+    }
+
+
+def _milestones(m: Milestones | None) -> dict[str, Any] | None:
+    if m is None:
+        return None  # a run stored before milestones were kept
+    return {
+        "attempt": m.attempt,
+        "merged_at": _step(m.merged_at)
+        if isinstance(m.merged_at, Unread)
+        else _optional_timestamp(m.merged_at),
+        "picked": _step(m.picked),
+        "pipeline": _step(m.pipeline),
+        "release_job": _step(m.release_job),
+        "deployed": _step(m.deployed),
+        "checks": _step(m.checks),
+        "validated": _step(m.validated),
+        "labelled": _step(m.labelled),
+    }
+
+
 def _promotion(result: PromotionResult) -> dict[str, Any]:
     return {
         "mr": _mr(result.mr),
@@ -92,6 +123,7 @@ def _promotion(result: PromotionResult) -> dict[str, Any]:
         "verdict": str(result.verdict),
         "findings": [_finding(f) for f in result.findings],
         "attempts": [_attempt(a) for a in result.attempts],
+        "milestones": _milestones(result.milestones),
     }
 
 
