@@ -43,6 +43,7 @@ from markupsafe import Markup
 
 from auditor.findings import EvidenceLink, Finding, PromotionResult, Report, Status, Verdict
 from auditor.gaps import gaps_from_coverage
+from auditor.release_line import CutOff, Drift, SweepExtras
 from auditor.report import charts
 from auditor.report.evidence_index import (
     PromotionEvidenceHashes,
@@ -106,7 +107,7 @@ class ReportStore(ResponseReader, Protocol):
 
     def report(self, run_id: int) -> Report: ...
 
-    def extras(self, run_id: int) -> dict[str, list[dict[str, Any]]]: ...
+    def extras(self, run_id: int) -> SweepExtras: ...
 
     def simulated_gitlab_urls(self) -> frozenset[str]: ...
 
@@ -214,22 +215,30 @@ class RuleTally:
 
 @dataclass(frozen=True)
 class DriftView:
-    project: str
-    short_sha: str
-    sha: str
+    """A `Drift` as a page shows it: with its commit's link, its time formatted."""
+
+    drift: Drift
     url: str | None
-    title: str
-    deployed_at: str
+
+    @property
+    def short_sha(self) -> str:
+        return self.drift.sha[:8]
+
+    @property
+    def deployed_at(self) -> str:
+        return fmt_time(self.drift.deployed_at)
 
 
 @dataclass(frozen=True)
 class CutOffView:
-    project: str
-    pipeline_id: int
-    job_id: int
+    """A `CutOff` as a page shows it: with its job's link, its time formatted."""
+
+    cut_off: CutOff
     url: str | None
-    at: str
-    by: str
+
+    @property
+    def at(self) -> str:
+        return fmt_time(self.cut_off.at)
 
 
 @dataclass(frozen=True)
@@ -612,17 +621,9 @@ def _project_url(gitlab_url: str | None, project: str, tail: str) -> str | None:
     return gitlab_link(f"{gitlab_url.rstrip('/')}/{quote(project, safe='/')}/-/{tail}", gitlab_url)
 
 
-def _cut_offs(rows: Sequence[dict[str, Any]], gitlab_url: str | None) -> tuple[CutOffView, ...]:
+def _cut_offs(cut_offs: Sequence[CutOff], gitlab_url: str | None) -> tuple[CutOffView, ...]:
     return tuple(
-        CutOffView(
-            project=str(r["project"]),
-            pipeline_id=int(r["pipeline_id"]),
-            job_id=int(r["job_id"]),
-            url=_project_url(gitlab_url, str(r["project"]), f"jobs/{int(r['job_id'])}"),
-            at=fmt_time(r["at"]),
-            by=str(r["by"] or ""),
-        )
-        for r in rows
+        CutOffView(c, _project_url(gitlab_url, c.project, f"jobs/{c.job_id}")) for c in cut_offs
     )
 
 
@@ -764,7 +765,7 @@ class RunData:
 
     run: RunInfo
     report: Report
-    extras: dict[str, list[dict[str, Any]]]
+    extras: SweepExtras
     services: tuple[str, ...]
     stems: dict[str, str]
     cut_offs: tuple[CutOffView, ...]
@@ -797,7 +798,7 @@ def load_run(store: ReportStore, run_id: int, generated_at: datetime | None = No
         extras=extras,
         services=tuple(services),
         stems=file_stems(services),
-        cut_offs=_cut_offs(extras["cut_offs"], run.link_base),
+        cut_offs=_cut_offs(extras.cut_offs, run.link_base),
         by_service={s: tuple(sorted(rs, key=_chronological)) for s, rs in grouped.items()},
         history=_by_service(_history(store, run_id, report)),
     )
@@ -806,16 +807,9 @@ def load_run(store: ReportStore, run_id: int, generated_at: datetime | None = No
 def _drift(loaded: RunData, service: str) -> tuple[DriftView, ...]:
     gitlab_url = loaded.run.link_base
     return tuple(
-        DriftView(
-            project=str(d["project"]),
-            short_sha=str(d["sha"])[:8],
-            sha=str(d["sha"]),
-            url=_project_url(gitlab_url, str(d["project"]), f"commit/{d['sha']}"),
-            title=str(d["title"] or ""),
-            deployed_at=fmt_time(d["deployed_at"]),
-        )
-        for d in loaded.extras["drift"]
-        if d["service"] == service
+        DriftView(d, _project_url(gitlab_url, d.project, f"commit/{d.sha}"))
+        for d in loaded.extras.drift
+        if d.service == service
     )
 
 
@@ -904,9 +898,7 @@ def build_index_page(
     return IndexPage(
         run=loaded.run,
         services=tuple(rows),
-        totals=_summary(
-            loaded.report.promotions, len(loaded.extras["drift"]), len(loaded.cut_offs)
-        ),
+        totals=_summary(loaded.report.promotions, len(loaded.extras.drift), len(loaded.cut_offs)),
         cut_offs=loaded.cut_offs,
         trend_svg=_svg_markup(
             charts.trend_svg(
