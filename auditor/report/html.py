@@ -43,7 +43,7 @@ from markupsafe import Markup
 
 from auditor.findings import EvidenceLink, Finding, PromotionResult, Report, Status, Verdict
 from auditor.gaps import gaps_from_coverage
-from auditor.release_line import CutOff, Drift, SweepExtras
+from auditor.release_line import CutOff, DeployedRevert, Drift, SweepExtras
 from auditor.report import charts
 from auditor.report.evidence_index import (
     PromotionEvidenceHashes,
@@ -230,6 +230,19 @@ class DriftView:
 
 
 @dataclass(frozen=True)
+class RevertView:
+    """A `DeployedRevert` as a page shows it: with its and the reverted commit's links."""
+
+    revert: DeployedRevert
+    url: str | None
+    reverted_url: str | None
+
+    @property
+    def deployed_at(self) -> str:
+        return fmt_time(self.revert.deployed_at)
+
+
+@dataclass(frozen=True)
 class CutOffView:
     """A `CutOff` as a page shows it: with its job's link, its time formatted."""
 
@@ -305,6 +318,8 @@ class ServicePage:
     hashes_recorded: int  # response hashes cited, summed over the promotions
     hashes_distinct: int  # distinct response hashes cited by the service's promotions
     hashes_missing: int  # distinct ones looked up (attention only) and not in the store
+    # None: the run did not record its reverts (stored before they were kept): not shown
+    reverts: tuple[RevertView, ...] | None = None
 
     @property
     def attention(self) -> tuple[PromotionView, ...]:
@@ -813,6 +828,21 @@ def _drift(loaded: RunData, service: str) -> tuple[DriftView, ...]:
     )
 
 
+def _reverts(loaded: RunData, service: str) -> tuple[RevertView, ...] | None:
+    if loaded.extras.reverts is None:
+        return None
+    gitlab_url = loaded.run.link_base
+    return tuple(
+        RevertView(
+            r,
+            _project_url(gitlab_url, r.project, f"commit/{r.sha}"),
+            _project_url(gitlab_url, r.project, f"commit/{r.reverts}"),
+        )
+        for r in loaded.extras.reverts
+        if r.service == service
+    )
+
+
 def _service_page(
     store: ReportStore, loaded: RunData, service: str, lookup: ResponseLookup
 ) -> ServicePage:
@@ -853,6 +883,7 @@ def _service_page(
                 for sha in cited.get((v.project, v.iid, v.service), ())
             )
         ),
+        reverts=_reverts(loaded, service),
     )
 
 
