@@ -4,8 +4,8 @@ that talks to it (the only importer of sqlite_utils).
 What it keeps: every raw GitLab response used as evidence (method, URL with secrets redacted,
 status, fetch time, SHA-256, body; never request headers, so never the token), the runs
 (window, config and rulebook hashes, tool version), each run's promotions with their findings
-and the responses they rest on, drift and cut-off rows, sync cursors, and a cache of fetched
-GitLab data so the next sweep only asks GitLab for what changed.
+and the responses they rest on, drift, cut-off and revert rows, sync cursors, and a cache of
+fetched GitLab data so the next sweep only asks GitLab for what changed.
 
 Durability rules, and why:
 - The file is created 0600 by us before SQLite opens it: responses can hold internal MR text.
