@@ -10,7 +10,8 @@ Layout, `auditor.bundle/v1`:
     manifest.json                      every other file: path, sha256, size; run id, tool
     <the caller's reports>             e.g. report.json, junit.xml, promotions.csv
     evidence/run.json                  the run (window, hashes, coverage), drift, cut-offs,
-                                       gaps (what it could not establish), and an index of
+                                       reverts (when the run recorded them), gaps (what it
+                                       could not establish), and an index of
                                        the promotion files
     evidence/promotions/<p>-mr<iid>-<service>.json
                                        one promotion: its verdict and findings as in the JSON
@@ -473,7 +474,7 @@ def write_bundle(
             }
         )
 
-    sweep = to_dict(replace(report, promotions=()), **extras)
+    sweep = to_dict(replace(report, promotions=()), extras)
     _write(
         root / EVIDENCE_DIR / "run.json",
         _dump(
@@ -482,6 +483,8 @@ def write_bundle(
                 "run": {k: v for k, v in run.items() if k not in _RUN_PRIVATE},
                 "drift": sweep["drift"],
                 "cut_offs": sweep["cut_offs"],
+                # left out when the run did not record them (stored before reverts were kept)
+                **({"reverts": sweep["reverts"]} if "reverts" in sweep else {}),
                 "gaps": sweep.get("gaps", []),
                 "coverage": sweep.get("coverage"),
                 "promotions": promotion_index,

@@ -29,6 +29,7 @@ from auditor.timestamps import format_minute, parse
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from auditor.release_line import SweepExtras
     from auditor.store import EvidenceStore
 
 T = TypeVar("T")
@@ -40,9 +41,7 @@ HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 # typer re-exports click's BadParameter but not its parent UsageError, and newer typers
 # vendor click (typer._click), so neither `click.UsageError` nor `click.Context` need be the
 # classes typer uses: the overrides below take typer's context as `Any`.
-_UsageError: type[Any] = next(
-    k for k in typer.BadParameter.__mro__ if k.__name__ == "UsageError"
-)
+_UsageError: type[Any] = next(k for k in typer.BadParameter.__mro__ if k.__name__ == "UsageError")
 
 
 class OneLineErrors(TyperGroup):
@@ -541,16 +540,7 @@ def sweep(
         if fmt == "json":
             from auditor.report.json_report import render as render_json
 
-            _emit(
-                render_json(
-                    result.report,
-                    drift=result.drift_rows(),
-                    cut_offs=result.cut_off_rows(),
-                    reverts=result.revert_rows(),
-                    gaps=result.gaps,
-                ),
-                None,
-            )
+            _emit(render_json(result.report, result.extras()), None)
         elif sys.stdout.isatty():
             sweep_summary.print_summary(result, _console())
         else:
@@ -763,7 +753,7 @@ def _window_bound(value: object) -> datetime:
     return at or datetime.min.replace(tzinfo=UTC)
 
 
-def _export(report: Report, extras: dict[str, Any], fmt: str) -> str:
+def _export(report: Report, extras: SweepExtras, fmt: str) -> str:
     """One export of a stored run; every format shows the run's gaps (as errors in JUnit,
     rows in CSV, a section in Markdown and the table)."""
     from auditor.report import junit, markdown, table
@@ -771,9 +761,9 @@ def _export(report: Report, extras: dict[str, Any], fmt: str) -> str:
     from auditor.report.json_report import render as render_json
     from auditor.report.junit_services import render as render_junit_services
 
-    gaps = extras.get("gaps") or []
+    gaps = extras.gaps
     special: dict[str, Callable[[], str]] = {
-        "json": lambda: render_json(report, **extras),
+        "json": lambda: render_json(report, extras),
         "junit": lambda: junit.render(report, gaps),
         "junit-services": lambda: render_junit_services(report, gaps),
         "csv": lambda: promotions_csv(report, gaps),
@@ -973,9 +963,7 @@ def report(
                     typer.echo(f"auditor: {MANIFEST} sha256 {digest}", err=True)
                     if signing_key is not None:
                         _sign_bundle(out, signing_key, digest, rid, stored.gitlab_url)
-        from auditor.gaps import gaps_from_rows
-
-        gaps = gaps_from_rows(extras["gaps"])
+        gaps = extras.gaps
         for gap in gaps:
             typer.echo(f"auditor: run {rid} could not establish: {gap}", err=True)
         # from the store, GitLab is not used here: a gap of any kind is "not shown" (3)
@@ -1137,7 +1125,7 @@ def signoff(
         import json
 
         from auditor.evidence import Unavailable
-        from auditor.gaps import gaps_from_rows, gitlab_unusable
+        from auditor.gaps import gitlab_unusable
         from auditor.gitlab.client import ReadOnlySession, connect
         from auditor.gitlab.source import GitLabSource, GitLabUnusable
         from auditor.report.signoff_markdown import render_signoff_markdown
@@ -1208,7 +1196,7 @@ def signoff(
             if start
             else None
             if release
-            else last_cut_off(extras["cut_offs"], until=stored.generated_at)
+            else last_cut_off(extras.cut_offs, until=stored.generated_at)
         )
         found = src.last_successful_deployment(
             svc.project, svc.policy.staging_environment, _parse_now(now)
@@ -1226,7 +1214,7 @@ def signoff(
             service=service,
             staging=staging,
             extras=extras,
-            gaps=gaps_from_rows(extras.get("gaps") or ()),
+            gaps=extras.gaps,
             run_issues=run_issues,
             window_end=parse_timestamp(row["window_to"]),
             staging_seen=int(seen) if isinstance(seen, int) else None,

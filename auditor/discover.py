@@ -39,6 +39,7 @@ from auditor.gaps import Gap
 from auditor.gitlab.source import GitLabSource, GitLabUnusable, gitlab_time
 from auditor.identity import MRId
 from auditor.lineage import picked_from, reverted, same_sha
+from auditor.release_line import CutOff, DeployedRevert, Drift
 
 # MRs whose picks reach staging in the window were merged not long before it.
 MR_LOOKBACK = timedelta(days=30)
@@ -68,38 +69,11 @@ class PromotionRef:
         return MRId(self.project, self.iid)
 
 
-@dataclass(frozen=True)
-class DriftCommit:
-    project: str
-    service: str
-    sha: str
-    title: str
-    deployed_at: datetime
-
-
-@dataclass(frozen=True)
-class RevertRef:
-    project: str
-    service: str
-    sha: str
-    reverts: str
-    deployed_at: datetime
-
-
-@dataclass(frozen=True)
-class CutOff:
-    project: str
-    pipeline_id: int
-    job_id: int
-    at: datetime
-    by: str | None
-
-
 @dataclass
 class Discovery:
     promotions: list[PromotionRef] = field(default_factory=list)
-    drift: list[DriftCommit] = field(default_factory=list)
-    reverts: list[RevertRef] = field(default_factory=list)
+    drift: list[Drift] = field(default_factory=list)
+    reverts: list[DeployedRevert] = field(default_factory=list)
     cut_offs: list[CutOff] = field(default_factory=list)
     cut_off_commits: dict[str, int] = field(default_factory=dict)  # service -> commits
     idle_deployments: list[tuple[str, int]] = field(default_factory=list)  # (service, id)
@@ -492,17 +466,17 @@ class Discoverer:
                 count = found.cut_off_commits.get(service.name, 0)
                 found.cut_off_commits[service.name] = count + 1
             elif kind == "revert":
-                found.reverts.append(
-                    RevertRef(service.project, service.name, r["id"], r["reverts"], at)
-                )
+                revert = DeployedRevert(service.project, service.name, r["id"], r["reverts"], at)
+                # once, where it first reached staging (a redeploy may add it again), as
+                # the store keeps it
+                if not any(x.sha == revert.sha for x in found.reverts):
+                    found.reverts.append(revert)
             elif kind == "promotion":
                 found.promotions.append(
                     PromotionRef(service.name, service.project, r["iid"], at, r["how"])
                 )
-            elif kind == "drift":
-                found.drift.append(
-                    DriftCommit(service.project, service.name, r["id"], r["title"], at)
-                )
+            elif kind == "drift" and not any(x.sha == r["id"] for x in found.drift):
+                found.drift.append(Drift(service.project, service.name, r["id"], r["title"], at))
             if r.get("reason"):
                 found.gap(
                     service.name,

@@ -20,7 +20,7 @@ A promotion whose time cannot be told is kept in scope rather than dropped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -28,6 +28,7 @@ from typing import Any
 from auditor.evidence import Deployment
 from auditor.findings import MRSummary, Picked, PromotionResult, Report, Status, Verdict
 from auditor.gaps import Gap
+from auditor.release_line import CutOff, Drift, SweepExtras
 from auditor.timestamps import format_timestamp
 from auditor.timestamps import format_timestamp_or_none as _time
 from auditor.timestamps import utc_or_none as _utc
@@ -54,16 +55,6 @@ class StagingDeployment:
             finished_at=deployment.finished_at,
             url=deployment.web_url or None,
         )
-
-
-@dataclass(frozen=True)
-class DriftItem:
-    """A commit on staging since the cut-off that no merged MR explains."""
-
-    project: str
-    sha: str
-    title: str | None
-    deployed_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -101,7 +92,7 @@ class SignoffContext:
     promotions: tuple[SignoffPromotion, ...]  # every promotion in scope, oldest first
     violations: tuple[SignoffPromotion, ...]  # non_compliant
     unresolved: tuple[SignoffPromotion, ...]  # incomplete, in_progress, not_promoted
-    drift: tuple[DriftItem, ...]
+    drift: tuple[Drift, ...]  # the service's, since the cut-off
     staging_issues: tuple[str, ...]  # why what is on staging cannot be signed off yet
     gitlab_url: str
     tool_version: str
@@ -149,13 +140,11 @@ def promoted_at(result: PromotionResult) -> datetime | None:
     return _utc(result.mr.merged_at)
 
 
-def last_cut_off(
-    cut_offs: Iterable[Mapping[str, Any]], *, until: datetime | None = None
-) -> datetime | None:
-    """The latest `at` among the sweep's cut-off rows (store `extras()["cut_offs"]`), at or
-    before `until`. None when the run saw none: the caller then decides how far back to go."""
+def last_cut_off(cut_offs: Iterable[CutOff], *, until: datetime | None = None) -> datetime | None:
+    """The latest `at` among the sweep's cut-offs, at or before `until`. None when the run
+    saw none: the caller then decides how far back to go."""
     limit = _utc(until)
-    times = [_utc(row["at"]) for row in cut_offs if row.get("at") is not None]
+    times = [_utc(c.at) for c in cut_offs]
     eligible = [t for t in times if t is not None and (limit is None or t <= limit)]
     return max(eligible) if eligible else None
 
@@ -205,7 +194,7 @@ def decide_signoff(
     *,
     service: str,
     staging: StagingDeployment | None,
-    extras: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    extras: SweepExtras | None = None,
     gaps: Sequence[Gap] = (),
     run_issues: Sequence[str] = (),
     window_end: datetime | None = None,
@@ -228,14 +217,9 @@ def decide_signoff(
     # Oldest first; an unknown time sorts last, where a reader looks for what is newest.
     scoped.sort(key=lambda p: (p.promoted_at is None, p.promoted_at or until))
     drift = tuple(
-        DriftItem(
-            project=row["project"],
-            sha=row["sha"],
-            title=row.get("title"),
-            deployed_at=_utc(row.get("deployed_at")),
-        )
-        for row in (extras or {}).get("drift", ())
-        if row["service"] == service and _in_scope(_utc(row.get("deployed_at")), cut)
+        d
+        for d in (extras.drift if extras is not None else ())
+        if d.service == service and _in_scope(_utc(d.deployed_at), cut)
     )
     return SignoffContext(
         service=service,
@@ -314,10 +298,8 @@ def to_dict(ctx: SignoffContext) -> dict[str, Any]:
 
 
 def restrict_to_release(
-    report: Report,
-    extras: Mapping[str, Sequence[Mapping[str, Any]]],
-    contains: Callable[[str], bool | None],
-) -> tuple[Report, dict[str, list[Mapping[str, Any]]]]:
+    report: Report, extras: SweepExtras, contains: Callable[[str], bool | None]
+) -> tuple[Report, SweepExtras]:
     """Only what the release commit being signed off carries: the promotions whose pick
     (the judged attempt's, from its milestones) and the drift commits that `contains(sha)`
     says are in it. Where that cannot be established (None), or the pick is not (unread,
@@ -332,6 +314,5 @@ def restrict_to_release(
         return not picks or any(a is not False for a in answers)
 
     promotions = tuple(p for p in report.promotions if kept(p))
-    drift = [row for row in extras.get("drift", ()) if contains(str(row["sha"])) is not False]
-    narrowed = {**{k: list(v) for k, v in extras.items()}, "drift": drift}
-    return replace(report, promotions=promotions), narrowed
+    drift = tuple(d for d in extras.drift if contains(d.sha) is not False)
+    return replace(report, promotions=promotions), replace(extras, drift=drift)

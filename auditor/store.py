@@ -4,8 +4,8 @@ that talks to it (the only importer of sqlite_utils).
 What it keeps: every raw GitLab response used as evidence (method, URL with secrets redacted,
 status, fetch time, SHA-256, body; never request headers, so never the token), the runs
 (window, config and rulebook hashes, tool version), each run's promotions with their findings
-and the responses they rest on, drift and cut-off rows, sync cursors, and a cache of fetched
-GitLab data so the next sweep only asks GitLab for what changed.
+and the responses they rest on, drift, cut-off and revert rows, sync cursors, and a cache of
+fetched GitLab data so the next sweep only asks GitLab for what changed.
 
 Durability rules, and why:
 - The file is created 0600 by us before SQLite opens it: responses can hold internal MR text.
@@ -31,7 +31,7 @@ import socket
 import sqlite3
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,6 +59,7 @@ from auditor.findings import (
     Verdict,
 )
 from auditor.gaps import gaps_from_coverage
+from auditor.release_line import CutOff, DeployedRevert, Drift, SweepExtras
 from auditor.timestamps import format_fixed, format_timestamp, parse
 
 
@@ -231,20 +232,6 @@ def _ensure_private_file(path: Path) -> None:
         os.close(fd)
 
 
-def _row_mapping(row: Mapping[str, Any] | Any) -> Mapping[str, Any]:
-    if dataclasses.is_dataclass(row) and not isinstance(row, type):
-        return {f.name: getattr(row, f.name) for f in dataclasses.fields(row)}
-    if isinstance(row, Mapping):
-        return row
-    raise TypeError(f"expected a mapping or dataclass row, got {type(row).__name__}")
-
-
-def _require(row: Mapping[str, Any], keys: Sequence[str], what: str) -> None:
-    missing = [k for k in keys if k not in row]
-    if missing:
-        raise ValueError(f"{what} row is missing {', '.join(missing)}: {dict(row)!r}")
-
-
 # --------------------------------------------------------------------------------------
 # Migrations
 # --------------------------------------------------------------------------------------
@@ -372,6 +359,29 @@ def _v3(db: Database) -> None:
     db.execute("ALTER TABLE promotions ADD COLUMN milestones TEXT")
 
 
+def _v4(db: Database) -> None:
+    """Reverts are kept per run, and which runs kept them: a run stored before has no row in
+    `reverts_recorded`, and its reverts read as unknown, never as none. Each promotion keeps
+    its place in the sweep's order (`position`; NULL before: the order they were written)."""
+    db.execute(
+        """CREATE TABLE reverts (
+        run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        project TEXT NOT NULL,
+        service TEXT NOT NULL,
+        sha TEXT NOT NULL,
+        reverts TEXT NOT NULL,
+        deployed_at TEXT,
+        PRIMARY KEY (run_id, project, service, sha)
+    )"""
+    )
+    db.execute(
+        """CREATE TABLE reverts_recorded (
+        run_id INTEGER PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE
+    )"""
+    )
+    db.execute("ALTER TABLE promotions ADD COLUMN position INTEGER")
+
+
 # `meta` key listing the simulated GitLabs (see `EvidenceStore.mark_simulated`).
 SIMULATED_KEY = "simulated_gitlab"
 
@@ -386,7 +396,7 @@ def _url_list(text: str | None) -> list[str]:
 
 
 Migration = Callable[[Database], None]
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3]
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4]
 
 
 def _attempts_json(attempts: Iterable[AttemptSummary]) -> str:
@@ -470,6 +480,48 @@ def _milestones_from(text: str | None) -> Milestones | None:
         if isinstance(merged := row.get("merged_at"), dict)
         else _parse_timestamp(merged),
         **{name: step(kind, row.get(name)) for name, kind in _STEPS.items()},
+    )
+
+
+def _drift(db: Database, run_id: int) -> tuple[Drift, ...]:
+    return tuple(
+        Drift(
+            project=r["project"],
+            service=r["service"],
+            sha=r["sha"],
+            title=r["title"] or "",
+            deployed_at=_parse_timestamp(r["deployed_at"]),
+        )
+        for r in db.query("SELECT * FROM drift WHERE run_id = ? ORDER BY rowid", [run_id])
+    )
+
+
+def _cut_offs(db: Database, run_id: int) -> tuple[CutOff, ...]:
+    return tuple(
+        CutOff(
+            project=r["project"],
+            pipeline_id=int(r["pipeline_id"]),
+            job_id=int(r["job_id"]),
+            at=_parse_timestamp(r["at"]),
+            by=r["by"],
+        )
+        for r in db.query("SELECT * FROM cut_offs WHERE run_id = ? ORDER BY rowid", [run_id])
+    )
+
+
+def _reverts(db: Database, run_id: int) -> tuple[DeployedRevert, ...] | None:
+    recorded = db.execute("SELECT 1 FROM reverts_recorded WHERE run_id = ?", [run_id])
+    if recorded.fetchone() is None:
+        return None
+    return tuple(
+        DeployedRevert(
+            project=r["project"],
+            service=r["service"],
+            sha=r["sha"],
+            reverts=r["reverts"],
+            deployed_at=_parse_timestamp(r["deployed_at"]),
+        )
+        for r in db.query("SELECT * FROM reverts WHERE run_id = ? ORDER BY rowid", [run_id])
     )
 
 
@@ -956,10 +1008,16 @@ class EvidenceStore:
     # -- results ------------------------------------------------------------------------
 
     def record_promotion(
-        self, run_id: int, result: PromotionResult, evidence: Iterable[str] = ()
+        self,
+        run_id: int,
+        result: PromotionResult,
+        evidence: Iterable[str] = (),
+        position: int | None = None,
     ) -> int:
         """Upsert one (MR, service) result of a run; its findings and evidence are replaced
-        in the same transaction, so a rerun never leaves both old and new findings."""
+        in the same transaction, so a rerun never leaves both old and new findings.
+        `position`: its place in the run's report (None: after those placed, in the order
+        written)."""
         mr = result.mr
         promotion = {
             "run_id": run_id,
@@ -973,6 +1031,7 @@ class EvidenceStore:
             "evaluated_at": _now(),
             "attempts": _attempts_json(result.attempts),
             "milestones": _milestones_json(result.milestones),
+            "position": position,
         }
         findings = [
             {
@@ -996,14 +1055,14 @@ class EvidenceStore:
             self._require_run(db, run_id)
             db.execute(
                 "INSERT INTO promotions (run_id, project, iid, service, title, web_url, "
-                "merged_at, verdict, evaluated_at, attempts, milestones) VALUES (:run_id, "
-                ":project, :iid, :service, :title, :web_url, :merged_at, :verdict, "
-                ":evaluated_at, :attempts, :milestones) "
+                "merged_at, verdict, evaluated_at, attempts, milestones, position) VALUES "
+                "(:run_id, :project, :iid, :service, :title, :web_url, :merged_at, :verdict, "
+                ":evaluated_at, :attempts, :milestones, :position) "
                 "ON CONFLICT (run_id, project, iid, service) DO UPDATE SET "
                 "title = excluded.title, web_url = excluded.web_url, "
                 "merged_at = excluded.merged_at, verdict = excluded.verdict, "
                 "evaluated_at = excluded.evaluated_at, attempts = excluded.attempts, "
-                "milestones = excluded.milestones",
+                "milestones = excluded.milestones, position = excluded.position",
                 promotion,
             )
             # ON CONFLICT keeps the row's id, and lastrowid is unreliable after an update.
@@ -1026,53 +1085,63 @@ class EvidenceStore:
                 )
         return promotion_id
 
-    def record_drift(self, run_id: int, rows: Iterable[Mapping[str, Any] | Any]) -> None:
-        """Rows {project, service, sha, title, deployed_at}; upsert on (run_id, project,
-        service, sha)."""
-        keys = ("project", "service", "sha", "title", "deployed_at")
-        records = []
-        for item in rows:
-            row = _row_mapping(item)
-            _require(row, keys, "drift")
-            records.append(
-                {
-                    "run_id": run_id,
-                    "project": row["project"],
-                    "service": row["service"],
-                    "sha": row["sha"],
-                    "title": row["title"],
-                    "deployed_at": _timestamp(row["deployed_at"]),
-                }
-            )
+    def record_drift(self, run_id: int, rows: Iterable[Drift]) -> None:
+        """Upsert on (run_id, project, service, sha)."""
+        records = [
+            {
+                "run_id": run_id,
+                "project": d.project,
+                "service": d.service,
+                "sha": d.sha,
+                "title": d.title,
+                "deployed_at": _timestamp(d.deployed_at),
+            }
+            for d in rows
+        ]
         if not records:
             return
         with self._write() as db:
             self._require_run(db, run_id)
             db.table("drift").upsert_all(records, pk=("run_id", "project", "service", "sha"))
 
-    def record_cut_offs(self, run_id: int, rows: Iterable[Mapping[str, Any] | Any]) -> None:
-        """Rows {project, pipeline_id, job_id, at, by}; upsert on (run_id, pipeline_id,
-        job_id)."""
-        keys = ("project", "pipeline_id", "job_id", "at", "by")
-        records = []
-        for item in rows:
-            row = _row_mapping(item)
-            _require(row, keys, "cut-off")
-            records.append(
-                {
-                    "run_id": run_id,
-                    "project": row["project"],
-                    "pipeline_id": int(row["pipeline_id"]),
-                    "job_id": int(row["job_id"]),
-                    "at": _timestamp(row["at"]),
-                    "by": row["by"],
-                }
-            )
+    def record_cut_offs(self, run_id: int, rows: Iterable[CutOff]) -> None:
+        """Upsert on (run_id, pipeline_id, job_id)."""
+        records = [
+            {
+                "run_id": run_id,
+                "project": c.project,
+                "pipeline_id": int(c.pipeline_id),
+                "job_id": int(c.job_id),
+                "at": _timestamp(c.at),
+                "by": c.by,
+            }
+            for c in rows
+        ]
         if not records:
             return
         with self._write() as db:
             self._require_run(db, run_id)
             db.table("cut_offs").upsert_all(records, pk=("run_id", "pipeline_id", "job_id"))
+
+    def record_reverts(self, run_id: int, rows: Iterable[DeployedRevert]) -> None:
+        """Upsert on (run_id, project, service, sha), and mark the run's reverts as
+        recorded (even when there are none: then they are known to be none)."""
+        records = [
+            {
+                "run_id": run_id,
+                "project": r.project,
+                "service": r.service,
+                "sha": r.sha,
+                "reverts": r.reverts,
+                "deployed_at": _timestamp(r.deployed_at),
+            }
+            for r in rows
+        ]
+        with self._write() as db:
+            self._require_run(db, run_id)
+            if records:
+                db.table("reverts").upsert_all(records, pk=("run_id", "project", "service", "sha"))
+            db.execute("INSERT OR IGNORE INTO reverts_recorded (run_id) VALUES (?)", [run_id])
 
     # -- reading (never touches GitLab) -------------------------------------------------
 
@@ -1204,11 +1273,18 @@ class EvidenceStore:
                 by_id[e["promotion_id"]]["evidence_sha256"].append(e["sha256"])
 
     def report(self, run_id: int) -> Report:
-        """The run's findings.Report, rebuilt from the store alone (promotions in the order
-        first recorded; generated_at is when the run finished, else when it started)."""
+        """The run's findings.Report, rebuilt from the store alone (promotions in the sweep's
+        order, or as first recorded for a run stored before that order was kept; generated_at
+        is when the run finished, else when it started)."""
         with self._read() as db:
             run = self._require_run(db, run_id)
-            rows = list(db.query("SELECT * FROM promotions WHERE run_id = ? ORDER BY id", [run_id]))
+            rows = list(
+                db.query(
+                    "SELECT * FROM promotions WHERE run_id = ? "
+                    "ORDER BY position IS NULL, position, id",
+                    [run_id],
+                )
+            )
             self._attach_findings(db, rows)
         promotions = tuple(
             PromotionResult(
@@ -1253,38 +1329,38 @@ class EvidenceStore:
             promotions=promotions,
         )
 
-    def extras(self, run_id: int) -> dict[str, list[dict[str, Any]]]:
-        """The run's sweep-only arrays, `{"drift": [...], "cut_offs": [...], "gaps": [...]}`,
-        in contract key order with datetimes, ready for `json_report.to_dict(report, **...)`.
-        `gaps` ({service, what, reason}) is what the run could not establish (its coverage);
-        a run stored before gaps were structured gives its text gaps with no service."""
+    def drift(self, run_id: int) -> tuple[Drift, ...]:
+        """The run's drift, in the order recorded."""
+        with self._read() as db:
+            self._require_run(db, run_id)
+            return _drift(db, run_id)
+
+    def cut_offs(self, run_id: int) -> tuple[CutOff, ...]:
+        """The run's played cut-off jobs, in the order recorded."""
+        with self._read() as db:
+            self._require_run(db, run_id)
+            return _cut_offs(db, run_id)
+
+    def reverts(self, run_id: int) -> tuple[DeployedRevert, ...] | None:
+        """The run's reverts, in the order recorded; None when the run did not record them
+        (stored before reverts were kept, or it ended before its end): not known, not none."""
+        with self._read() as db:
+            self._require_run(db, run_id)
+            return _reverts(db, run_id)
+
+    def extras(self, run_id: int) -> SweepExtras:
+        """What the run found besides its promotions: drift, cut-offs, reverts (None when not
+        recorded) and gaps, what the run could not establish (its coverage; a run stored
+        before gaps were structured gives its text gaps with no service)."""
         with self._read() as db:
             run = self._require_run(db, run_id)
-            drift = [
-                {
-                    "project": r["project"],
-                    "service": r["service"],
-                    "sha": r["sha"],
-                    "title": r["title"],
-                    "deployed_at": _parse_timestamp(r["deployed_at"]),
-                }
-                for r in db.query("SELECT * FROM drift WHERE run_id = ? ORDER BY rowid", [run_id])
-            ]
-            cut_offs = [
-                {
-                    "project": r["project"],
-                    "pipeline_id": r["pipeline_id"],
-                    "job_id": r["job_id"],
-                    "at": _parse_timestamp(r["at"]),
-                    "by": r["by"],
-                }
-                for r in db.query(
-                    "SELECT * FROM cut_offs WHERE run_id = ? ORDER BY rowid", [run_id]
-                )
-            ]
+            drift, cut_offs, reverts = (
+                _drift(db, run_id),
+                _cut_offs(db, run_id),
+                _reverts(db, run_id),
+            )
         coverage = None if run["coverage"] is None else json.loads(run["coverage"])
-        gaps = [g.to_dict() for g in gaps_from_coverage(coverage)]
-        return {"drift": drift, "cut_offs": cut_offs, "gaps": gaps}
+        return SweepExtras(drift, cut_offs, reverts, gaps_from_coverage(coverage))
 
     def integrity_ok(self) -> bool:
         """PRAGMA integrity_check says 'ok' (and nothing else)."""

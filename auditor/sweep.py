@@ -51,6 +51,7 @@ from auditor.gaps import Gap, with_gaps
 from auditor.gitlab.client import ReadOnlySession
 from auditor.gitlab.source import GitLabSource, GitLabUnusable
 from auditor.identity import MRId
+from auditor.release_line import SweepExtras
 from auditor.rulebook import load_rulebook
 from auditor.timestamps import parse
 
@@ -119,41 +120,14 @@ class SweepResult:
     def gap_rows(self) -> list[dict[str, Any]]:
         return [g.to_dict() for g in self.gaps]
 
-    def drift_rows(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "project": d.project,
-                "service": d.service,
-                "sha": d.sha,
-                "title": d.title,
-                "deployed_at": d.deployed_at,
-            }
-            for d in self.discovery.drift
-        ]
-
-    def revert_rows(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "project": r.project,
-                "service": r.service,
-                "sha": r.sha,
-                "reverts": r.reverts,
-                "deployed_at": r.deployed_at,
-            }
-            for r in self.discovery.reverts
-        ]
-
-    def cut_off_rows(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "project": c.project,
-                "pipeline_id": c.pipeline_id,
-                "job_id": c.job_id,
-                "at": c.at,
-                "by": c.by,
-            }
-            for c in self.discovery.cut_offs
-        ]
+    def extras(self) -> SweepExtras:
+        """What the run found besides its promotions, as the store keeps it."""
+        return SweepExtras(
+            drift=tuple(self.discovery.drift),
+            cut_offs=tuple(self.discovery.cut_offs),
+            reverts=tuple(self.discovery.reverts),
+            gaps=tuple(self.gaps),
+        )
 
 
 def config_sha256(settings: Settings) -> str:
@@ -326,7 +300,10 @@ class Sweep:
                 summary.seconds += seconds
                 summary.requests += requests
                 if self.store is not None:
-                    self.store.record_promotion(run_id, result, sorted(digests))
+                    # written as it arrives, read back in the order of `targets`
+                    self.store.record_promotion(
+                        run_id, result, sorted(digests), position=targets.index(futures[future])
+                    )
                 self._flush_responses()
                 self.progress.advance("evaluate", f"{mr_id} {result.verdict.value}")
 
@@ -346,8 +323,10 @@ class Sweep:
             list(evidence_gaps.values()),
         )
         if self.store is not None:
-            self.store.record_drift(run_id, outcome.drift_rows())
-            self.store.record_cut_offs(run_id, outcome.cut_off_rows())
+            extras = outcome.extras()
+            self.store.record_drift(run_id, extras.drift)
+            self.store.record_cut_offs(run_id, extras.cut_offs)
+            self.store.record_reverts(run_id, extras.reverts or ())
             self._flush_responses()
             complete = outcome.status == "complete"
             self.store.finish_run(

@@ -65,7 +65,7 @@ def pristine(swept: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     with EvidenceStore(swept) as store:
         report = store.report(1)
         (out / "report.json").write_text(
-            json_report.render(report, **store.extras(1)), encoding="utf-8"
+            json_report.render(report, store.extras(1)), encoding="utf-8"
         )
         (out / "junit.xml").write_text(junit.render(report), encoding="utf-8")
         (out / "promotions.csv").write_text(promotions_csv(report), encoding="utf-8")

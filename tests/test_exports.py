@@ -259,10 +259,12 @@ def test_csv_exports_carry_gaps_as_incomplete_rows() -> None:
 def test_json_markdown_and_table_name_the_gaps() -> None:
     import jsonschema
 
+    from auditor.gaps import gaps_from_rows
+    from auditor.release_line import SweepExtras
     from auditor.report import markdown, table
     from auditor.report.json_report import load_schema, to_dict
 
-    doc = to_dict(_report(), drift=[], cut_offs=[], gaps=GAPS)
+    doc = to_dict(_report(), SweepExtras(gaps=gaps_from_rows(GAPS)))
     jsonschema.validate(doc, load_schema())
     assert doc["gaps"] == GAPS
     assert doc["coverage"] == {
@@ -271,7 +273,7 @@ def test_json_markdown_and_table_name_the_gaps() -> None:
         "incomplete_promotions": 1,
         "gaps": 3,
     }
-    complete = to_dict(_report(), gaps=[])
+    complete = to_dict(_report(), SweepExtras())
     assert complete["coverage"]["status"] == "complete" and complete["gaps"] == []
     assert "gaps" not in to_dict(_report())  # `auditor check`: unchanged
     page = markdown.render(_report(), GAPS)

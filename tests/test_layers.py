@@ -47,10 +47,15 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         (),
     ),
     # The typed values handed between stages: the evidence read from GitLab, the findings and
-    # report the rules produce, and the gaps a sweep could not read. Pure data, no IO.
-    "model": (("auditor.evidence", "auditor.findings", "auditor.gaps"), ("foundation",)),
-    # Pure readings of the evidence: derived facts, the lifecycle of a promotion, what a
-    # commit's text and a note's words say, commit ancestry. No GitLab, no rules.
+    # report the rules produce, the gaps a sweep could not read, and the release line's
+    # drift, cut-offs and reverts a sweep finds. Pure data, no IO.
+    "model": (
+        ("auditor.evidence", "auditor.findings", "auditor.gaps", "auditor.release_line"),
+        ("foundation",),
+    ),
+    # Pure readings of the evidence: derived facts, the lifecycle of a promotion and its
+    # milestones, what a commit's text and a note's words say, commit ancestry. No GitLab,
+    # no rules.
     "derive": (
         (
             "auditor.derive",
@@ -58,6 +63,7 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "auditor.ancestry",
             "auditor.lineage",
             "auditor.notes",
+            "auditor.milestones",
         ),
         ("model",),
     ),

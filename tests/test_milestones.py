@@ -9,7 +9,6 @@ before milestones were kept.
 from __future__ import annotations
 
 import re
-import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
@@ -53,6 +52,7 @@ from tests.evidence_builders import (
 )
 from tests.test_lifecycle import DEPLOYMENT2, PICK2_SHA, RELEASE2, RUN2, Second, second_attempt
 from tests.test_reports_html_pdf import GENERATED, Page, build_site
+from tests.test_store import _downgrade
 
 SH12 = "SH12"
 
@@ -207,11 +207,7 @@ def test_a_store_from_before_milestones_still_renders_and_says_not_recorded(
     that run (never guessed from the findings' links), the merge time still shows."""
     for served in serve("by_the_book", tmp_path):
         site = build_site(served, tmp_path)
-    conn = sqlite3.connect(site.db)
-    with conn:
-        conn.execute("ALTER TABLE promotions DROP COLUMN milestones")
-        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
-    conn.close()
+    _downgrade(site.db, to=2)
     with EvidenceStore(site.db) as store:
         assert store.schema_version == len(MIGRATIONS)
         (run,) = store.runs()

@@ -13,7 +13,6 @@ import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from io import StringIO
 from pathlib import Path
@@ -33,6 +32,7 @@ from auditor.findings import (
     Status,
     Verdict,
 )
+from auditor.release_line import CutOff, DeployedRevert, Drift, SweepExtras
 from auditor.report import FORMATS, json_report, junit, markdown, table, writer
 from auditor.rulebook import load_rulebook
 
@@ -293,29 +293,15 @@ def test_naive_timestamps_are_read_as_utc() -> None:
     )
 
 
-@dataclass(frozen=True)
-class _Drift:
-    project: str
-    service: str
-    sha: str
-    title: str
-    deployed_at: datetime
-
-
 def test_sweep_arrays_validate(validator: Draft202012Validator) -> None:
-    drift = [_Drift("evenergi/vemo-core", "vemo-core", "deadbeef", "direct push", GENERATED)]
-    cut_offs = [
-        {
-            "by": "mallory",
-            "project": "evenergi/develop",
-            "pipeline_id": 5001,
-            "job_id": 90018,
-            "at": datetime(2026, 11, 26, 17, 0, tzinfo=CEST),
-        }
-    ]
-    doc = _doc(drift=drift, cut_offs=cut_offs)
+    drift = Drift("evenergi/vemo-core", "vemo-core", "deadbeef", "direct push", GENERATED)
+    cut_off = CutOff(
+        "evenergi/develop", 5001, 90018, datetime(2026, 11, 26, 17, 0, tzinfo=CEST), "mallory"
+    )
+    revert = DeployedRevert("evenergi/vemo-core", "vemo-core", "cafe1234", "deadbeef", None)
+    doc = _doc(extras=SweepExtras((drift,), (cut_off,), (revert,)))
     assert list(validator.iter_errors(doc)) == []
-    assert list(doc)[-2:] == ["drift", "cut_offs"]
+    assert list(doc)[-5:] == ["drift", "cut_offs", "reverts", "gaps", "coverage"]
     assert doc["drift"] == [
         {
             "project": "evenergi/vemo-core",
@@ -327,10 +313,19 @@ def test_sweep_arrays_validate(validator: Draft202012Validator) -> None:
     ]
     assert list(doc["cut_offs"][0]) == ["project", "pipeline_id", "job_id", "at", "by"]
     assert doc["cut_offs"][0]["at"] == "2026-11-26T15:00:00Z"
-    with pytest.raises(ValueError, match="job_id"):
-        json_report.to_dict(
-            REPORT, cut_offs=[{"project": "p", "pipeline_id": 1, "at": None, "by": None}]
-        )
+    assert doc["reverts"] == [
+        {
+            "project": "evenergi/vemo-core",
+            "service": "vemo-core",
+            "sha": "cafe1234",
+            "reverts": "deadbeef",
+            "deployed_at": None,
+        }
+    ]
+    # reverts not recorded (a run stored before they were kept): left out, never "none"
+    unknown = _doc(extras=SweepExtras((drift,), (cut_off,), None))
+    assert "reverts" not in unknown and unknown["drift"] == doc["drift"]
+    assert list(validator.iter_errors(unknown)) == []
 
 
 def _delete(path: tuple[Any, ...]) -> Callable[[dict[str, Any]], None]:

@@ -23,6 +23,7 @@ from auditor.findings import (
     Unread,
     Verdict,
 )
+from auditor.release_line import CutOff, Drift, SweepExtras
 from auditor.report.signoff_markdown import render_signoff_markdown
 from auditor.rulebook import load_rulebook
 from auditor.signoff import (
@@ -86,7 +87,7 @@ class Case:
     promotions: list[PromotionResult]
     code: int
     staging: StagingDeployment | None = STAGING
-    drift: list[dict] = field(default_factory=list)
+    drift: list[Drift] = field(default_factory=list)
     in_scope: list[int] | None = None  # iids expected in scope (None: all of SERVICE's)
 
 
@@ -146,29 +147,15 @@ CASES = [
         "drift since the cut-off is a violation",
         [promotion(1, Verdict.COMPLIANT, AFTER)],
         1,
-        drift=[
-            {
-                "project": "evenergi/vemo-core",
-                "service": SERVICE,
-                "sha": "feedbeef",
-                "title": "sneaky",
-                "deployed_at": AFTER,
-            }
-        ],
+        drift=[Drift("evenergi/vemo-core", SERVICE, "feedbeef", "sneaky", AFTER)],
     ),
     Case(
         "drift before the cut-off or of another service does not block",
         [promotion(1, Verdict.COMPLIANT, AFTER)],
         0,
         drift=[
-            {"project": "p", "service": SERVICE, "sha": "a", "title": "t", "deployed_at": BEFORE},
-            {
-                "project": "p",
-                "service": "charge-api",
-                "sha": "b",
-                "title": "t",
-                "deployed_at": AFTER,
-            },
+            Drift("p", SERVICE, "a", "t", BEFORE),
+            Drift("p", "charge-api", "b", "t", AFTER),
         ],
     ),
     Case("staging unknown blocks", [promotion(1, Verdict.COMPLIANT, AFTER)], 3, staging=None),
@@ -193,7 +180,7 @@ def decide(case: Case) -> SignoffContext:
         CUT_OFF,
         service=SERVICE,
         staging=case.staging,
-        extras={"drift": case.drift, "cut_offs": []},
+        extras=SweepExtras(drift=tuple(case.drift)),
     )
 
 
@@ -252,7 +239,11 @@ def test_promoted_at_is_the_picks_milestone_not_a_time_a_finding_cites() -> None
 
 
 def test_last_cut_off_takes_the_latest_before_until() -> None:
-    rows = [{"at": CUT_OFF}, {"at": CUT_OFF + 48 * H}, {"at": None}]
+    rows = [
+        CutOff("g/develop", 1, 11, CUT_OFF, "maria"),
+        CutOff("g/develop", 2, 21, CUT_OFF + 48 * H, None),
+        CutOff("g/develop", 3, 31, None, None),
+    ]
     assert last_cut_off(rows) == CUT_OFF + 48 * H
     assert last_cut_off(rows, until=CUT_OFF + H) == CUT_OFF
     assert last_cut_off([]) is None
@@ -358,15 +349,10 @@ def test_release_scope_keeps_what_the_release_carries_and_what_cannot_be_told() 
         ),
     )
     answers = {"a" * 40: True, "b" * 40: False, "c" * 40: None, "d" * 40: False}
-    extras = {
-        "drift": [
-            {"project": "g/p", "service": "svc", "sha": "d" * 40, "title": "x", "deployed_at": None}
-        ],
-        "cut_offs": [],
-    }
+    extras = SweepExtras(drift=(Drift("g/p", "svc", "d" * 40, "x", None),))
     narrowed, rest = restrict_to_release(report, extras, answers.get)
     assert [p.mr.iid for p in narrowed.promotions] == [1, 3]
-    assert rest["drift"] == []
+    assert rest.drift == ()
 
 
 # -- what the run could not establish, and whether the run itself can be relied on ------------

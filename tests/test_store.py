@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from auditor.findings import (
     Verdict,
 )
 from auditor.gitlab.client import RawResponse
+from auditor.release_line import CutOff, DeployedRevert, Drift, SweepExtras
 from auditor.report import json_report
 from auditor.store import (
     MIGRATIONS,
@@ -547,42 +549,67 @@ def test_report_round_trips_a_hand_built_report(store: EvidenceStore) -> None:
     run = store.begin_run(**_run_args())
     for promotion in report.promotions:
         store.record_promotion(run, promotion)
-    drift = [
-        {
-            "project": "evenergi/vemo-core",
-            "service": "vemo-core",
-            "sha": "abc",
-            "title": "direct push",
-            "deployed_at": "2026-11-22T10:00:00.000Z",
-        }
-    ]
+    drift = Drift(
+        "evenergi/vemo-core",
+        "vemo-core",
+        "abc",
+        "direct push",
+        datetime(2026, 11, 22, 10, 0, 0, 5000, tzinfo=CEST),
+    )
     cut_offs = [
-        {"project": "evenergi/develop", "pipeline_id": 9, "job_id": 91, "at": T0, "by": "alice"}
+        CutOff("evenergi/develop", 9, 91, T0, "alice"),
+        CutOff("evenergi/develop", 8, 81, None, None),
     ]
-    store.record_drift(run, drift)
-    store.record_drift(run, [{**drift[0], "title": "direct push (again)"}])
+    reverts = [
+        DeployedRevert("evenergi/vemo-core", "vemo-core", "def", "5af387b0", T1),
+        DeployedRevert("evenergi/vemo-core", "vemo-api", "def", "5af387b0", None),
+    ]
+    store.record_drift(run, [drift])
+    store.record_drift(run, [replace(drift, title="direct push (again)")])
     store.record_cut_offs(run, cut_offs * 2)
+    store.record_reverts(run, reverts)
+    store.record_reverts(run, reverts[:1])  # a resumed run records them again
     store.finish_run(run, status="complete", requests=3, coverage={}, summary={})
 
     rebuilt = store.report(run)
     assert rebuilt.promotions == report.promotions  # dataclass equality: every field
     assert (rebuilt.gitlab_url, rebuilt.tool_version) == (GITLAB, "0.1.0")
+    # the same types come back, equal field by field (times in UTC, as the report writes them)
+    assert store.drift(run) == (
+        replace(drift, title="direct push (again)", deployed_at=drift.deployed_at.astimezone(UTC)),
+    )
+    assert store.cut_offs(run) == tuple(cut_offs)
+    assert store.reverts(run) == tuple(reverts)
     extras = store.extras(run)
-    # GitLab's string timestamps come back as datetimes, rendered the contract's way.
-    expected_drift = {
-        **drift[0],
-        "title": "direct push (again)",
-        "deployed_at": datetime(2026, 11, 22, 10, tzinfo=UTC),
-    }
-    original = json_report.to_dict(report, drift=[expected_drift], cut_offs=cut_offs)
-    again = json_report.to_dict(rebuilt, **extras)
-    assert again["promotions"] == original["promotions"]
-    assert again["drift"] == original["drift"]
-    assert again["cut_offs"] == original["cut_offs"]
-    with pytest.raises(ValueError, match="missing sha"):
-        store.record_drift(
-            run, [{"project": "p", "service": "s", "title": "", "deployed_at": None}]
-        )
+    assert (extras.drift, extras.cut_offs, extras.reverts) == (
+        store.drift(run),
+        store.cut_offs(run),
+        store.reverts(run),
+    )
+    original = json_report.to_dict(
+        report, SweepExtras(store.drift(run), tuple(cut_offs), tuple(reverts))
+    )
+    again = json_report.to_dict(rebuilt, extras)
+    assert again == {**original, "generated_at": again["generated_at"]}  # when the run finished
+
+
+def test_reverts_recorded_as_none_are_none_and_never_recorded_are_unknown(
+    store: EvidenceStore,
+) -> None:
+    run = store.begin_run(**_run_args())
+    assert store.reverts(run) is None  # not recorded yet: unknown, not none
+    store.record_reverts(run, [])
+    assert store.reverts(run) == ()
+    assert store.extras(run).reverts == ()
+
+
+def test_promotions_come_back_in_the_sweeps_order_not_the_order_written(
+    store: EvidenceStore,
+) -> None:
+    run = store.begin_run(**_run_args())
+    for iid, position in ((3, 2), (1, 0), (2, 1)):
+        store.record_promotion(run, _result(iid, "vemo-core", Verdict.COMPLIANT), position=position)
+    assert [p.mr.iid for p in store.report(run).promotions] == [1, 2, 3]
 
 
 # -- two processes -------------------------------------------------------------------------
@@ -684,8 +711,8 @@ def test_an_incomplete_run_keeps_its_gaps_and_counts_as_the_latest(store: Eviden
     gaps = [{"service": "vemo-core", "what": "deployments to staging", "reason": "403"}]
     store.finish_run(later, status="incomplete", requests=1, coverage={"gaps": gaps}, summary={})
     assert store.run(later)["status"] == "incomplete"
-    assert store.extras(later)["gaps"] == gaps
-    assert store.extras(first)["gaps"] == []
+    assert [g.to_dict() for g in store.extras(later).gaps] == gaps
+    assert store.extras(first).gaps == ()
     # what is current for the service is the later, incomplete run, not the older complete one
     assert [r["iid"] for r in store.promotions(service="vemo-core")] == [2]
     with pytest.raises(StoreError, match="no run 99"):
@@ -699,8 +726,8 @@ def test_text_gaps_of_older_runs_still_read_as_gaps(store: EvidenceStore) -> Non
         "unreadable_promotions": [],
     }
     store.finish_run(run, status="complete", requests=1, coverage=old_style, summary={})
-    (gap,) = store.extras(run)["gaps"]
-    assert gap["service"] is None and gap["what"] == "deployments to staging: timed out"
+    (gap,) = store.extras(run).gaps
+    assert gap.service is None and gap.what == "deployments to staging: timed out"
 
 
 def test_the_run_keeps_the_gitlab_url_without_credentials(store: EvidenceStore) -> None:
@@ -713,10 +740,10 @@ def test_a_version_1_store_gains_the_attempts_column(db_path: Path) -> None:
     with EvidenceStore(db_path) as s:
         run = s.begin_run(**_run_args())
         s.record_promotion(run, _result(1, "vemo-core", Verdict.COMPLIANT))
+    _downgrade(db_path, to=2)
     conn = sqlite3.connect(db_path)
     with conn:
         conn.execute("ALTER TABLE promotions DROP COLUMN attempts")
-        conn.execute("ALTER TABLE promotions DROP COLUMN milestones")
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     conn.close()
     with EvidenceStore(db_path) as s:
@@ -724,6 +751,49 @@ def test_a_version_1_store_gains_the_attempts_column(db_path: Path) -> None:
         [promotion] = s.report(run).promotions
         assert promotion.attempts == () and promotion.mr.iid == 1
         assert promotion.milestones is None  # not recorded by that run
+
+
+def _downgrade(db_path: Path, *, to: int) -> None:
+    """Make the file what an auditor of schema `to` (2) wrote: without v3's milestones
+    column and v4's reverts tables and promotion position."""
+    assert to == 2
+    conn = sqlite3.connect(db_path)
+    with conn:
+        conn.execute("ALTER TABLE promotions DROP COLUMN milestones")
+        conn.execute("DROP TABLE reverts")
+        conn.execute("DROP TABLE reverts_recorded")
+        conn.execute("ALTER TABLE promotions DROP COLUMN position")
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    conn.close()
+
+
+def test_a_version_2_store_reads_its_runs_with_reverts_unknown(db_path: Path) -> None:
+    """A store written before reverts were kept opens and migrates; its runs' reverts are
+    unknown (None, and left out of the JSON), never "no reverts"; drift and cut-offs stay;
+    its promotions come back in the order they were written."""
+    drift = Drift("evenergi/vemo-core", "vemo-core", "abc", "direct push", T0)
+    cut_off = CutOff("evenergi/develop", 9, 91, T0, "alice")
+    with EvidenceStore(db_path) as s:
+        run = s.begin_run(**_run_args())
+        for iid in (2, 1):
+            s.record_promotion(run, _result(iid, "vemo-core", Verdict.COMPLIANT))
+        s.record_drift(run, [drift])
+        s.record_cut_offs(run, [cut_off])
+        s.finish_run(run, status="complete", requests=1, coverage={"gaps": []}, summary={})
+    _downgrade(db_path, to=2)
+    with EvidenceStore(db_path) as s:
+        assert s.schema_version == len(MIGRATIONS)
+        assert s.reverts(run) is None
+        extras = s.extras(run)
+        assert (extras.drift, extras.cut_offs, extras.reverts) == ((drift,), (cut_off,), None)
+        report = s.report(run)
+        assert [p.mr.iid for p in report.promotions] == [2, 1]
+        doc = json_report.to_dict(report, extras)
+        assert "reverts" not in doc and doc["drift"][0]["sha"] == "abc"
+        # a new run in the migrated store records its reverts, even none
+        later = s.begin_run(**_run_args(config_sha256="f" * 64))
+        s.record_reverts(later, [])
+        assert s.reverts(later) == () and s.reverts(run) is None
 
 
 def test_simulated_gitlabs_are_kept_in_meta_without_a_schema_change(db_path: Path) -> None:

@@ -57,6 +57,7 @@ from auditor.findings import (
 )
 from auditor.gaps import gaps_from_coverage
 from auditor.identity import MRId
+from auditor.release_line import CutOff, DeployedRevert, Drift, SweepExtras
 from auditor.report import charts
 from auditor.report.evidence_index import (
     PromotionEvidenceHashes,
@@ -128,7 +129,7 @@ class ReportStore(ResponseReader, Protocol):
 
     def report(self, run_id: int) -> Report: ...
 
-    def extras(self, run_id: int) -> dict[str, list[dict[str, Any]]]: ...
+    def extras(self, run_id: int) -> SweepExtras: ...
 
     def simulated_gitlab_urls(self) -> frozenset[str]: ...
 
@@ -238,22 +239,43 @@ class RuleTally:
 
 @dataclass(frozen=True)
 class DriftView:
-    project: str
-    short_sha: str
-    sha: str
+    """A `Drift` as a page shows it: with its commit's link, its time formatted."""
+
+    drift: Drift
     url: str | None
-    title: str
-    deployed_at: str
+
+    @property
+    def short_sha(self) -> str:
+        return self.drift.sha[:8]
+
+    @property
+    def deployed_at(self) -> str:
+        return fmt_time(self.drift.deployed_at)
+
+
+@dataclass(frozen=True)
+class RevertView:
+    """A `DeployedRevert` as a page shows it: with its and the reverted commit's links."""
+
+    revert: DeployedRevert
+    url: str | None
+    reverted_url: str | None
+
+    @property
+    def deployed_at(self) -> str:
+        return fmt_time(self.revert.deployed_at)
 
 
 @dataclass(frozen=True)
 class CutOffView:
-    project: str
-    pipeline_id: int
-    job_id: int
+    """A `CutOff` as a page shows it: with its job's link, its time formatted."""
+
+    cut_off: CutOff
     url: str | None
-    at: str
-    by: str
+
+    @property
+    def at(self) -> str:
+        return fmt_time(self.cut_off.at)
 
 
 @dataclass(frozen=True)
@@ -320,6 +342,8 @@ class ServicePage:
     hashes_recorded: int  # response hashes cited, summed over the promotions
     hashes_distinct: int  # distinct response hashes cited by the service's promotions
     hashes_missing: int  # distinct ones looked up (attention only) and not in the store
+    # None: the run did not record its reverts (stored before they were kept): not shown
+    reverts: tuple[RevertView, ...] | None = None
 
     @property
     def attention(self) -> tuple[PromotionView, ...]:
@@ -651,17 +675,9 @@ def _project_url(gitlab_url: str | None, project: str, tail: str) -> str | None:
     return gitlab_link(f"{gitlab_url.rstrip('/')}/{quote(project, safe='/')}/-/{tail}", gitlab_url)
 
 
-def _cut_offs(rows: Sequence[dict[str, Any]], gitlab_url: str | None) -> tuple[CutOffView, ...]:
+def _cut_offs(cut_offs: Sequence[CutOff], gitlab_url: str | None) -> tuple[CutOffView, ...]:
     return tuple(
-        CutOffView(
-            project=str(r["project"]),
-            pipeline_id=int(r["pipeline_id"]),
-            job_id=int(r["job_id"]),
-            url=_project_url(gitlab_url, str(r["project"]), f"jobs/{int(r['job_id'])}"),
-            at=fmt_time(r["at"]),
-            by=str(r["by"] or ""),
-        )
-        for r in rows
+        CutOffView(c, _project_url(gitlab_url, c.project, f"jobs/{c.job_id}")) for c in cut_offs
     )
 
 
@@ -802,7 +818,7 @@ class RunData:
 
     run: RunInfo
     report: Report
-    extras: dict[str, list[dict[str, Any]]]
+    extras: SweepExtras
     services: tuple[str, ...]
     stems: dict[str, str]
     cut_offs: tuple[CutOffView, ...]
@@ -835,7 +851,7 @@ def load_run(store: ReportStore, run_id: int, generated_at: datetime | None = No
         extras=extras,
         services=tuple(services),
         stems=file_stems(services),
-        cut_offs=_cut_offs(extras["cut_offs"], run.link_base),
+        cut_offs=_cut_offs(extras.cut_offs, run.link_base),
         by_service={s: tuple(sorted(rs, key=_chronological)) for s, rs in grouped.items()},
         history=_by_service(_history(store, run_id, report)),
     )
@@ -844,16 +860,24 @@ def load_run(store: ReportStore, run_id: int, generated_at: datetime | None = No
 def _drift(loaded: RunData, service: str) -> tuple[DriftView, ...]:
     gitlab_url = loaded.run.link_base
     return tuple(
-        DriftView(
-            project=str(d["project"]),
-            short_sha=str(d["sha"])[:8],
-            sha=str(d["sha"]),
-            url=_project_url(gitlab_url, str(d["project"]), f"commit/{d['sha']}"),
-            title=str(d["title"] or ""),
-            deployed_at=fmt_time(d["deployed_at"]),
+        DriftView(d, _project_url(gitlab_url, d.project, f"commit/{d.sha}"))
+        for d in loaded.extras.drift
+        if d.service == service
+    )
+
+
+def _reverts(loaded: RunData, service: str) -> tuple[RevertView, ...] | None:
+    if loaded.extras.reverts is None:
+        return None
+    gitlab_url = loaded.run.link_base
+    return tuple(
+        RevertView(
+            r,
+            _project_url(gitlab_url, r.project, f"commit/{r.sha}"),
+            _project_url(gitlab_url, r.project, f"commit/{r.reverts}"),
         )
-        for d in loaded.extras["drift"]
-        if d["service"] == service
+        for r in loaded.extras.reverts
+        if r.service == service
     )
 
 
@@ -897,6 +921,7 @@ def _service_page(
                 for sha in cited.get((v.project, v.iid, v.service), ())
             )
         ),
+        reverts=_reverts(loaded, service),
     )
 
 
@@ -942,9 +967,7 @@ def build_index_page(
     return IndexPage(
         run=loaded.run,
         services=tuple(rows),
-        totals=_summary(
-            loaded.report.promotions, len(loaded.extras["drift"]), len(loaded.cut_offs)
-        ),
+        totals=_summary(loaded.report.promotions, len(loaded.extras.drift), len(loaded.cut_offs)),
         cut_offs=loaded.cut_offs,
         trend_svg=_svg_markup(
             charts.trend_svg(

@@ -7,9 +7,8 @@ diff between two reports reads naturally.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,19 +24,14 @@ from auditor.findings import (
     Unread,
     Verdict,
 )
-from auditor.gaps import Gap, gaps_from_rows
+from auditor.gaps import Gap
+from auditor.release_line import Row, SweepExtras, row_fields
 from auditor.timestamps import format_timestamp, format_timestamp_or_none
 from auditor.timestamps import parse_timestamp as parse_timestamp  # re-exported for old callers
 
 SCHEMA_ID = "auditor.report/v1"
 TOOL_NAME = "auditor"
 SCHEMA_PATH: Path = Path(__file__).resolve().parent.parent / "schemas" / "report-v1.json"
-
-# Rows the sweep adds: plain mappings or dataclasses, with these keys in this order.
-DRIFT_KEYS = ("project", "service", "sha", "title", "deployed_at")
-CUT_OFF_KEYS = ("project", "pipeline_id", "job_id", "at", "by")
-REVERT_KEYS = ("project", "service", "sha", "reverts", "deployed_at")
-GAP_KEYS = ("service", "what", "reason")
 
 
 def _mr(mr: MRSummary) -> dict[str, Any]:
@@ -105,7 +99,7 @@ def _milestones(m: Milestones | None) -> dict[str, Any] | None:
         "attempt": m.attempt,
         "merged_at": _step(m.merged_at)
         if isinstance(m.merged_at, Unread)
-        else _optional_timestamp(m.merged_at),
+        else format_timestamp_or_none(m.merged_at),
         "picked": _step(m.picked),
         "pipeline": _step(m.pipeline),
         "release_job": _step(m.release_job),
@@ -133,19 +127,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _row(item: Mapping[str, Any] | Any, keys: tuple[str, ...]) -> dict[str, Any]:
-    """One sweep row in contract key order; extra keys follow, since the contract allows them."""
-    if dataclasses.is_dataclass(item) and not isinstance(item, type):
-        data: Mapping[str, Any] = {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
-    else:
-        data = item
-    missing = [k for k in keys if k not in data]
-    if missing:
-        # A row without a contract field would make a document that fails its own schema.
-        raise ValueError(f"sweep row is missing {', '.join(missing)}: {data!r}")
-    ordered = {k: _jsonable(data[k]) for k in keys}
-    ordered.update({k: _jsonable(v) for k, v in data.items() if k not in ordered})
-    return ordered
+def _row(row: Row) -> dict[str, Any]:
+    """One drift, cut-off or revert row: its type's fields, in their order, are the keys."""
+    return {k: _jsonable(v) for k, v in row_fields(row).items()}
 
 
 def coverage_of(report: Report, gaps: Iterable[Gap]) -> dict[str, Any]:
@@ -161,14 +145,7 @@ def coverage_of(report: Report, gaps: Iterable[Gap]) -> dict[str, Any]:
     }
 
 
-def to_dict(
-    report: Report,
-    *,
-    drift: Iterable[Mapping[str, Any] | Any] | None = None,
-    cut_offs: Iterable[Mapping[str, Any] | Any] | None = None,
-    reverts: Iterable[Mapping[str, Any] | Any] | None = None,
-    gaps: Iterable[Mapping[str, Any] | Gap] | None = None,
-) -> dict[str, Any]:
+def to_dict(report: Report, extras: SweepExtras | None = None) -> dict[str, Any]:
     """The report as plain JSON-ready data; `drift`/`cut_offs` (the contract's sweep
     arrays) and `reverts`, `gaps` and `coverage` (our additions) only when given.
 
@@ -183,31 +160,20 @@ def to_dict(
         "generated_at": format_timestamp(report.generated_at),
         "promotions": [_promotion(p) for p in report.promotions],
     }
-    if drift is not None:
-        doc["drift"] = [_row(d, DRIFT_KEYS) for d in drift]
-    if cut_offs is not None:
-        doc["cut_offs"] = [_row(c, CUT_OFF_KEYS) for c in cut_offs]
-    if reverts is not None:
-        doc["reverts"] = [_row(r, REVERT_KEYS) for r in reverts]
-    if gaps is not None:
-        listed = gaps_from_rows(gaps)
-        doc["gaps"] = [_row(g.to_dict(), GAP_KEYS) for g in listed]
-        doc["coverage"] = coverage_of(report, listed)
+    if extras is not None:
+        doc["drift"] = [_row(d) for d in extras.drift]
+        doc["cut_offs"] = [_row(c) for c in extras.cut_offs]
+        if extras.reverts is not None:
+            doc["reverts"] = [_row(r) for r in extras.reverts]
+        doc["gaps"] = [g.to_dict() for g in extras.gaps]
+        doc["coverage"] = coverage_of(report, extras.gaps)
     return doc
 
 
-def render(
-    report: Report,
-    *,
-    drift: Iterable[Mapping[str, Any] | Any] | None = None,
-    cut_offs: Iterable[Mapping[str, Any] | Any] | None = None,
-    reverts: Iterable[Mapping[str, Any] | Any] | None = None,
-    gaps: Iterable[Mapping[str, Any] | Gap] | None = None,
-) -> str:
+def render(report: Report, extras: SweepExtras | None = None) -> str:
     """The JSON document, two-space indented, ending in a newline."""
     # ASCII output: the document survives any stdout encoding or CI log viewer unchanged.
-    doc = to_dict(report, drift=drift, cut_offs=cut_offs, reverts=reverts, gaps=gaps)
-    return json.dumps(doc, indent=2) + "\n"
+    return json.dumps(to_dict(report, extras), indent=2) + "\n"
 
 
 def load_schema() -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from auditor.findings import Status
+from auditor.release_line import Drift
 from auditor.report.html import (
     STATUS_LABELS,
     VERDICT_LABELS,
@@ -54,11 +55,14 @@ class SignoffPromotionView:
 
 @dataclass(frozen=True)
 class DriftLine:
-    project: str
-    sha: str
+    """A `Drift` as the page shows it: with its commit's link, its time formatted."""
+
+    drift: Drift
     url: str | None
-    title: str
-    deployed_at: str
+
+    @property
+    def deployed_at(self) -> str:
+        return fmt_time(self.drift.deployed_at)
 
 
 @dataclass(frozen=True)
@@ -135,14 +139,7 @@ def build_signoff_page(ctx: SignoffContext, gitlab_url: str) -> SignoffPage:
         violations=tuple(_promotion(p, gitlab_url) for p in ctx.violations),
         unresolved=tuple(_promotion(p, gitlab_url) for p in ctx.unresolved),
         drift=tuple(
-            DriftLine(
-                project=d.project,
-                sha=d.sha,
-                url=_project_url(gitlab_url, d.project, f"commit/{d.sha}"),
-                title=d.title or "",
-                deployed_at=fmt_time(d.deployed_at),
-            )
-            for d in ctx.drift
+            DriftLine(d, _project_url(gitlab_url, d.project, f"commit/{d.sha}")) for d in ctx.drift
         ),
         staging_issues=ctx.staging_issues,
         run_issues=ctx.run_issues,
