@@ -1172,19 +1172,20 @@ def signoff(
                 f"run {rid} audited {audited_url}, not the configured GitLab {configured_url}; "
                 "sweep this GitLab into the store (or use the matching --db and config)"
             )
-        coverage = row.get("coverage") if isinstance(row.get("coverage"), dict) else {}
+        stored_coverage = row.get("coverage")
+        coverage = stored_coverage if isinstance(stored_coverage, dict) else {}
         seen = (coverage.get("staging_seen") or {}).get(service)
         svc = settings.services[service]
         src = GitLabSource(connect(settings, ReadOnlySession()))
         src.project(svc.project)  # unreachable, token rejected, project gone: exit 4
         if release:
-            known = src.commit(svc.project, release)
-            if isinstance(known, Unavailable):
+            release_commit = src.commit(svc.project, release)
+            if isinstance(release_commit, Unavailable):
                 raise GitLabUnusable(
                     f"--release {release}: GitLab does not give it as a commit of "
-                    f"{svc.project} ({known.reason}); check the SHA"
+                    f"{svc.project} ({release_commit.reason}); check the SHA"
                 )
-            release_sha = known.id
+            release_sha = release_commit.id
 
             def contains(sha: str) -> bool | None:
                 answer = src.is_ancestor(svc.project, sha, release_sha)

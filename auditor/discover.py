@@ -29,7 +29,7 @@ import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from auditor.config import Service, Settings
@@ -43,6 +43,9 @@ from auditor.release_line import CutOff, DeployedRevert, Drift
 
 # MRs whose picks reach staging in the window were merged not long before it.
 MR_LOOKBACK = timedelta(days=30)
+
+# sorts a cut-off without a time (only ever read from an old store) first
+_EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,7 @@ class Discoverer:
                 is_cut_off = any(pattern.match(j.name) for pattern in patterns)
                 if is_cut_off and j.played and when and when in self.window:
                     found.cut_offs.append(CutOff(path, p.id, j.id, when, j.user))
-        return sorted(found.cut_offs, key=lambda c: c.at)
+        return sorted(found.cut_offs, key=lambda c: c.at or _EPOCH)
 
     def _release_jobs(self, service: Service, found: Discovery) -> list[tuple[int, int | None]]:
         """(job id, downstream pipeline id) of the service's release jobs played in the
@@ -309,10 +312,10 @@ class Discoverer:
                 found.idle_deployments.append((service.name, d.id))
         by_pipeline = {d.pipeline_id: d for d in deployments}
         for job_id, downstream in self._release_jobs(service, found):
-            d = by_pipeline.get(downstream)
-            if d is not None and d.id in unknown:
+            released = by_pipeline.get(downstream)
+            if released is not None and released.id in unknown:
                 continue
-            if d is None or d.id not in carried:
+            if released is None or released.id not in carried:
                 found.idle_release_jobs.append((service.name, job_id))
 
     def _classified(
@@ -329,13 +332,13 @@ class Discoverer:
         so a later sweep reuses the answer (unless it had drift, which a later merge may
         explain, or an unresolved commit, which a later read may resolve)."""
         after_cut_off = self._cut_offs_unknown or any(
-            base.created_at <= c.at <= d.created_at for c in cut_offs
+            c.at is not None and base.created_at <= c.at <= d.created_at for c in cut_offs
         )
         key = json.dumps(["classified", service.project, base.sha, d.sha, after_cut_off])
         cache = self.src.cache
-        hit = cache.cache_get(key) if cache else None
-        if hit is not None:
-            return list(hit[0])  # type: ignore[call-overload]
+        hit = cache.cache_entry(key) if cache else None
+        if hit is not None and isinstance(hit[0], list):
+            return list(hit[0])
         added = self.src.compare(service.project, base.sha, d.sha)
         if isinstance(added, Unavailable):
             env = service.policy.staging_environment

@@ -84,7 +84,10 @@ def _import_sqlite_utils() -> type[Any]:
     return database
 
 
-Database = _import_sqlite_utils()
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+else:
+    Database = _import_sqlite_utils()
 
 if TYPE_CHECKING:
     # Only for the annotation: importing the client would pull python-gitlab and requests
@@ -460,7 +463,7 @@ def _milestones_from(text: str | None) -> Milestones | None:
         return None
     row = json.loads(text)
 
-    def step(kind: type[Any], value: dict[str, Any] | None) -> object:
+    def step(kind: type[Any], value: dict[str, Any] | None) -> Any:  # that kind, Unread or None
         if value is None:
             return None
         if "unread" in value:

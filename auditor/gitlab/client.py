@@ -176,7 +176,7 @@ class ReadOnlySession(requests.Session):
         self._local = threading.local()
         self.hooks["response"].append(self._record)
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         verb = method.decode() if isinstance(method, bytes) else method
         target = url.decode() if isinstance(url, bytes) else url
         if verb.upper() not in READ_METHODS:
@@ -193,13 +193,13 @@ class ReadOnlySession(requests.Session):
         take its length as a mark, slice after a call to see what that call read)."""
         if not hasattr(self._local, "digests"):
             self._local.digests = []
-        return self._local.digests  # type: ignore[no-any-return]
+        return self._local.digests
 
     def bind(self, base_url: str) -> None:
         """Send requests (and so the token) to this GitLab only."""
         self.allowed_origin = origin(base_url)
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         # A second gate for anything that bypasses request() (prepared requests, adapters).
         if (request.method or "").upper() not in READ_METHODS:
             raise ReadOnlyViolation(
