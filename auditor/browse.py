@@ -107,6 +107,12 @@ TABLES: dict[str, TableDoc] = {
             "evaluated_at": "When the rules were evaluated (UTC).",
             "attempts": "JSON timeline: each attempt's picks, release job, deployment, checks, "
             "validation and revert.",
+            "milestones": "JSON: the judged attempt's steps (merged, picked, pipeline, release "
+            "job, deployed, checks, validated, labelled), each its fact, null (did not happen) "
+            'or {"unread": reason} (could not be established); NULL for runs stored before '
+            "schema 3, which did not record them.",
+            "position": "Its place in the run's report (the sweep's order); NULL for runs "
+            "stored before schema 4 (then the order written).",
         },
     ),
     "findings": TableDoc(
@@ -189,6 +195,23 @@ TABLES: dict[str, TableDoc] = {
             "at": "When the job was played (UTC).",
             "by": "Who played it (GitLab username).",
         },
+    ),
+    "reverts": TableDoc(
+        "Reverts on `release` that a staging deployment carried during a run's window: a "
+        "hotfix backed out, which the runbook wants redeployed and revalidated.",
+        {
+            "run_id": "The run that found it.",
+            "project": "GitLab project of the revert commit.",
+            "service": "The service whose staging deployment carried it.",
+            "sha": "The revert commit.",
+            "reverts": "The commit it reverts.",
+            "deployed_at": "When the staging deployment that carried it finished (UTC).",
+        },
+    ),
+    "reverts_recorded": TableDoc(
+        "The runs that recorded their reverts. A run not listed here was stored before "
+        "schema 4: its reverts are unknown, not none.",
+        {"run_id": "The run."},
     ),
 }
 
