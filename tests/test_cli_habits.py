@@ -394,11 +394,13 @@ def completion_script() -> str:
     """What `auditor --show-completion bash` prints, for bash to source."""
     if shutil.which("bash") is None:
         pytest.skip("no bash")
+    # Without the variable typer detects the shell from the process tree (shellingham), which
+    # under a test runner may hold no shell at all; with it, `--show-completion` takes one.
     shown = subprocess.run(
         [sys.executable, "-m", "auditor", "--show-completion", "bash"],
         capture_output=True,
         text=True,
-        env=_auditor_env(),
+        env=_auditor_env(_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION="1"),
         timeout=60,
         check=True,
     )
