@@ -437,7 +437,7 @@ def _sweep_json(result: SweepResult) -> str:
 
 SWEEP_FORMATS: Formats[SweepResult] = Formats(
     Format("table", "a summary for people", render=_sweep_text, to_terminal=_sweep_terminal),
-    Format("json", "the contract's document plus drift and cut-offs", render=_sweep_json),
+    Format("json", "the contract's document plus drift, cut-offs, gaps", render=_sweep_json),
 )
 
 
@@ -520,7 +520,7 @@ def _table_export(run: _StoredRun) -> str:
 # Every export of a stored run shows the run's gaps (as errors in JUnit, rows in CSV, a
 # section in Markdown and the table).
 EXPORT_FORMATS: Formats[_StoredRun] = Formats(
-    Format("json", "the contract's document plus drift and cut-offs", render=_json_export),
+    Format("json", "the contract's document plus drift, cut-offs, gaps", render=_json_export),
     Format("junit", "a test case per rule", render=_junit_export),
     Format("junit-services", "a test case per service", render=_junit_services_export),
     Format("csv", "a row per promotion", render=_csv_export),
