@@ -1003,6 +1003,25 @@ def keygen(
     raise typer.Exit(_guarded(run))
 
 
+def _write_reports(
+    store: EvidenceStore, rid: int, out: Path, bundle: bool, signing_key: Any, gitlab_url: str
+) -> None:
+    """`report --out DIR [--bundle [--sign KEY]]`: the pages, the bundle and its signature."""
+    if bundle and out.exists() and any(out.iterdir()):
+        raise ConfigError(f"--out {out} is not empty; a bundle needs a new directory")
+    written = write_site(store, rid, out, bundle)
+    _info(f"wrote {len(written)} files to {out}")
+    if bundle:
+        from auditor.bundle import MANIFEST, file_sha256
+
+        digest = file_sha256(out / MANIFEST)[0]
+        # printed so that a later rewrite of the manifest itself is detectable:
+        # auditor verify DIR --manifest-sha256 <this>
+        typer.echo(f"auditor: {MANIFEST} sha256 {digest}", err=True)
+        if signing_key is not None:
+            _sign_bundle(out, signing_key, digest, rid, gitlab_url)
+
+
 @app.command()
 def report(
     db: Annotated[Path, typer.Option("--db", metavar="PATH", help="The evidence store.")] = Path(
@@ -1097,19 +1116,7 @@ def report(
             if out is None:
                 _write(EXPORT_FORMATS, chosen, _StoredRun(stored, extras), output)
             else:
-                if bundle and out.exists() and any(out.iterdir()):
-                    raise ConfigError(f"--out {out} is not empty; a bundle needs a new directory")
-                written = write_site(store, rid, out, bundle)
-                _info(f"wrote {len(written)} files to {out}")
-                if bundle:
-                    from auditor.bundle import MANIFEST, file_sha256
-
-                    digest = file_sha256(out / MANIFEST)[0]
-                    # printed so that a later rewrite of the manifest itself is detectable:
-                    # auditor verify DIR --manifest-sha256 <this>
-                    typer.echo(f"auditor: {MANIFEST} sha256 {digest}", err=True)
-                    if signing_key is not None:
-                        _sign_bundle(out, signing_key, digest, rid, stored.gitlab_url)
+                _write_reports(store, rid, out, bundle, signing_key, stored.gitlab_url)
         gaps = extras.gaps
         for gap in gaps:
             typer.echo(f"auditor: run {rid} could not establish: {gap}", err=True)
