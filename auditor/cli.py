@@ -13,7 +13,8 @@ import re
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -22,15 +23,18 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from auditor import __version__
-from auditor.config import ConfigError, find_config, load_settings
+from auditor.config import ConfigError, Settings, find_config, load_settings
 from auditor.findings import Report, Verdict, exit_code
+from auditor.formats import Format, Formats
 from auditor.timestamps import format_minute, parse
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from auditor.release_line import SweepExtras
+    from auditor.signoff import SignoffContext
     from auditor.store import EvidenceStore
+    from auditor.sweep import SweepResult
 
 T = TypeVar("T")
 
@@ -89,11 +93,6 @@ simulator_app = typer.Typer(
     "auditor (or any GitLab client) without a GitLab of your own.",
 )
 app.add_typer(simulator_app, name="simulator")
-
-FORMAT_CHOICES = ("table", "json", "junit", "markdown")
-SWEEP_FORMATS = ("table", "json")
-HISTORY_FORMATS = ("table", "json", "csv")
-SIGNOFF_FORMATS = ("markdown", "json", "html", "pdf")
 
 
 # Shell completion (`auditor --install-completion`): typer calls these with the word being
@@ -246,6 +245,14 @@ def _expected_failure(exc: Exception) -> tuple[str, int] | None:
     return None
 
 
+def _configured(settings: Settings, names: Iterable[str]) -> None:
+    """Refuse a --service that auditor.toml does not configure (exit 2)."""
+    for name in names:
+        if name not in settings.services:
+            known = ", ".join(sorted(settings.services))
+            raise ConfigError(f"unknown service {name!r} (configured: {known})")
+
+
 def _parse_now(text: str | None) -> datetime:
     if not text:
         return datetime.now(UTC)
@@ -371,6 +378,192 @@ def render(report: Report, fmt: str) -> str:
     return writer(fmt)(report)
 
 
+def _write(formats: Formats[T], name: str, value: T, output: Path | None) -> None:
+    """`value` in format `name`: to --output, else drawn on a terminal where the format
+    has a terminal form, else as text on stdout."""
+    chosen = formats.check_output(name, output)
+    if chosen.to_file is not None:
+        assert output is not None  # check_output refuses a file-only format without it
+        chosen.to_file(value, output)
+    elif chosen.to_terminal is not None and output is None and sys.stdout.isatty():
+        chosen.to_terminal(value, _console())
+    else:
+        _emit(formats.text(name, value), output)
+
+
+# -- each command's formats (see auditor/formats.py); writers import their module lazily --
+
+
+def _print_table(report: Report, console: Console) -> None:
+    from auditor.report.table import print_table
+
+    print_table(report, console)
+
+
+def _report_in(fmt: str) -> Callable[[Report], str]:
+    return lambda report: render(report, fmt)
+
+
+CHECK_FORMATS: Formats[Report] = Formats(
+    Format(
+        "table",
+        "for people (colours and links on a terminal)",
+        render=_report_in("table"),
+        to_terminal=_print_table,
+    ),
+    Format("json", "the contract's auditor.report/v1 document", render=_report_in("json")),
+    Format("junit", "a test case per rule, for CI test reports", render=_report_in("junit")),
+    Format("markdown", "to paste into an MR note", render=_report_in("markdown")),
+)
+
+
+def _sweep_text(result: SweepResult) -> str:
+    from auditor.report import sweep_summary
+
+    return sweep_summary.render(result)
+
+
+def _sweep_terminal(result: SweepResult, console: Console) -> None:
+    from auditor.report import sweep_summary
+
+    sweep_summary.print_summary(result, console)
+
+
+def _sweep_json(result: SweepResult) -> str:
+    from auditor.report.json_report import render as render_json
+
+    return render_json(result.report, result.extras())
+
+
+SWEEP_FORMATS: Formats[SweepResult] = Formats(
+    Format("table", "a summary for people", render=_sweep_text, to_terminal=_sweep_terminal),
+    Format("json", "the contract's document plus drift, cut-offs, gaps", render=_sweep_json),
+)
+
+
+@dataclass(frozen=True)
+class _Listing:
+    """What `history` lists: the runs, or the promotions (rows as the store gives them)."""
+
+    runs: bool
+    rows: Sequence[Any]
+
+
+def _listing_in(fmt: str) -> Callable[[_Listing], str]:
+    def text(listing: _Listing) -> str:
+        from auditor.report import history as history_report
+
+        if listing.runs:
+            return history_report.render_runs(listing.rows, fmt)
+        return history_report.render_promotions(listing.rows, fmt)
+
+    return text
+
+
+HISTORY_FORMATS: Formats[_Listing] = Formats(
+    Format("table", "for people", render=_listing_in("table")),
+    Format("json", "every stored field of each row", render=_listing_in("json")),
+    Format("csv", "one row per line, for a spreadsheet", render=_listing_in("csv")),
+)
+
+
+@dataclass(frozen=True)
+class _StoredRun:
+    """A stored run's results and sweep extras, as `report` exports them."""
+
+    report: Report
+    extras: SweepExtras
+
+
+def _json_export(run: _StoredRun) -> str:
+    from auditor.report.json_report import render as render_json
+
+    return render_json(run.report, run.extras)
+
+
+def _junit_export(run: _StoredRun) -> str:
+    from auditor.report import junit
+
+    return junit.render(run.report, run.extras.gaps)
+
+
+def _junit_services_export(run: _StoredRun) -> str:
+    from auditor.report.junit_services import render as render_junit_services
+
+    return render_junit_services(run.report, run.extras.gaps)
+
+
+def _csv_export(run: _StoredRun) -> str:
+    from auditor.report.csv_export import promotions_csv
+
+    return promotions_csv(run.report, run.extras.gaps)
+
+
+def _csv_findings_export(run: _StoredRun) -> str:
+    from auditor.report.csv_export import findings_csv
+
+    return findings_csv(run.report, run.extras.gaps)
+
+
+def _markdown_export(run: _StoredRun) -> str:
+    from auditor.report import markdown
+
+    return markdown.render(run.report, run.extras.gaps)
+
+
+def _table_export(run: _StoredRun) -> str:
+    from auditor.report import table
+
+    return table.render(run.report, gaps=run.extras.gaps)
+
+
+# Every export of a stored run shows the run's gaps (as errors in JUnit, rows in CSV, a
+# section in Markdown and the table).
+EXPORT_FORMATS: Formats[_StoredRun] = Formats(
+    Format("json", "the contract's document plus drift, cut-offs, gaps", render=_json_export),
+    Format("junit", "a test case per rule", render=_junit_export),
+    Format("junit-services", "a test case per service", render=_junit_services_export),
+    Format("csv", "a row per promotion", render=_csv_export),
+    Format("csv-findings", "a row per finding", render=_csv_findings_export),
+    Format("markdown", "to paste into an issue or MR", render=_markdown_export),
+    Format("table", "for people", render=_table_export),
+)
+
+
+def _signoff_json(ctx: SignoffContext) -> str:
+    import json
+
+    from auditor.signoff import to_dict
+
+    return json.dumps(to_dict(ctx), indent=2) + "\n"
+
+
+def _signoff_markdown(ctx: SignoffContext) -> str:
+    from auditor.report.signoff_markdown import render_signoff_markdown
+
+    return render_signoff_markdown(ctx)
+
+
+def _signoff_html(ctx: SignoffContext) -> str:
+    from auditor.report.signoff_page import render_signoff_html
+
+    return render_signoff_html(ctx, ctx.gitlab_url)
+
+
+def _signoff_pdf(ctx: SignoffContext, output: Path) -> None:
+    from auditor.report.pdf import render_pdf
+
+    render_pdf(_signoff_html(ctx), output)
+
+
+SIGNOFF_FORMATS: Formats[SignoffContext] = Formats(
+    Format("markdown", "the page, with a sign-off block to fill in", render=_signoff_markdown),
+    Format("json", "the decision and everything it rests on", render=_signoff_json),
+    Format("html", "the page, self-contained", render=_signoff_html),
+    Format("pdf", "the page to file (needs --output)", to_file=_signoff_pdf),
+)
+
+
 @app.command(cls=PlainUsage)
 def check(
     target: Annotated[
@@ -395,8 +588,8 @@ def check(
         typer.Option(
             "--format",
             metavar="FORMAT",
-            help="table, json, junit or markdown.",
-            autocompletion=_completing(lambda: FORMAT_CHOICES),
+            help=CHECK_FORMATS.help(),
+            autocompletion=_completing(lambda: CHECK_FORMATS.names),
         ),
     ] = "table",
     output: Annotated[
@@ -412,8 +605,7 @@ def check(
         from auditor.gitlab.client import ReadOnlySession, connect
         from auditor.gitlab.source import GitLabSource
 
-        if fmt not in FORMAT_CHOICES:
-            raise ConfigError(f"--format must be one of {', '.join(FORMAT_CHOICES)}")
+        CHECK_FORMATS.check_output(fmt, output)
         parsed = parse_target(target)
         check_output_paths(output)
         settings = load_settings(find_config(state.config, os.environ))
@@ -431,12 +623,7 @@ def check(
             explicit=bool(service),
             on_skip=_info,
         )
-        if fmt == "table" and output is None and sys.stdout.isatty():
-            from auditor.report.table import print_table
-
-            print_table(report, _console())
-        else:
-            _emit(render(report, fmt), output)
+        _write(CHECK_FORMATS, fmt, report, output)
         return exit_code(report.promotions)
 
     raise typer.Exit(_guarded(run))
@@ -484,8 +671,8 @@ def sweep(
         typer.Option(
             "--format",
             metavar="FORMAT",
-            help="table or json.",
-            autocompletion=_completing(lambda: SWEEP_FORMATS),
+            help=SWEEP_FORMATS.help(),
+            autocompletion=_completing(lambda: SWEEP_FORMATS.names),
         ),
     ] = "table",
     concurrency: Annotated[
@@ -504,17 +691,12 @@ def sweep(
         from auditor.gitlab.client import ReadOnlySession, connect
         from auditor.gitlab.source import GitLabSource
         from auditor.progress import PlainProgress, RichProgress
-        from auditor.report import sweep_summary
         from auditor.store import EvidenceStore
         from auditor.sweep import Sweep
 
-        if fmt not in SWEEP_FORMATS:
-            raise ConfigError(f"--format must be one of {', '.join(SWEEP_FORMATS)}")
+        SWEEP_FORMATS.get(fmt)
         settings = load_settings(find_config(state.config, os.environ))
-        for name in service or []:
-            if name not in settings.services:
-                known = ", ".join(sorted(settings.services))
-                raise ConfigError(f"unknown service {name!r} (configured: {known})")
+        _configured(settings, service or [])
         names = list(dict.fromkeys(service or settings.services))
         at = _parse_now(now)
         window = parse_window(since, start, end, timezone, at)
@@ -537,14 +719,7 @@ def sweep(
             if out is not None and result.run_id is not None:
                 written = write_site(store, result.run_id, out, bundle=False)
                 _info(f"wrote {len(written)} report files to {out}")
-        if fmt == "json":
-            from auditor.report.json_report import render as render_json
-
-            _emit(render_json(result.report, result.extras()), None)
-        elif sys.stdout.isatty():
-            sweep_summary.print_summary(result, _console())
-        else:
-            _emit(sweep_summary.render(result), None)
+        _write(SWEEP_FORMATS, fmt, result, None)
         for gap in result.gaps:
             # stderr too, so a CI log shows what was not looked at whatever the format
             typer.echo(f"auditor: could not be established: {gap}", err=True)
@@ -591,19 +766,17 @@ def history(
         typer.Option(
             "--format",
             metavar="FORMAT",
-            help="table, json or csv.",
-            autocompletion=_completing(lambda: HISTORY_FORMATS),
+            help=HISTORY_FORMATS.help(),
+            autocompletion=_completing(lambda: HISTORY_FORMATS.names),
         ),
     ] = "table",
 ) -> None:
     """List past runs and promotions from the store, without touching GitLab."""
 
     def run() -> int:
-        from auditor.report import history as history_report
         from auditor.store import EvidenceStore
 
-        if fmt not in HISTORY_FORMATS:
-            raise ConfigError(f"--format must be one of {', '.join(HISTORY_FORMATS)}")
+        HISTORY_FORMATS.get(fmt)
         from auditor.rulebook import load_rulebook
 
         if verdict and verdict not in {v.value for v in Verdict}:
@@ -623,7 +796,6 @@ def history(
                 raise ConfigError(f"unknown service {service!r} ({known})")
             if runs:
                 rows = store.runs()
-                _emit(history_report.render_runs(rows, fmt), None)
             else:
                 rows = store.promotions(
                     service=service,
@@ -631,7 +803,7 @@ def history(
                     rule=rule,
                     rule_status=("fail", "unknown") if rule else None,
                 )
-                _emit(history_report.render_promotions(rows, fmt), None)
+            _write(HISTORY_FORMATS, fmt, _Listing(runs, rows), None)
         return 0
 
     raise typer.Exit(_guarded(run))
@@ -672,7 +844,6 @@ def browse(
     raise typer.Exit(_guarded(run))
 
 
-EXPORT_FORMATS = ("json", "junit", "junit-services", "csv", "csv-findings", "markdown", "table")
 # What `report --bundle` writes beside the HTML/PDF reports, for auditors and CI.
 BUNDLE_EXPORTS = {
     "report.json": "json",
@@ -753,27 +924,6 @@ def _window_bound(value: object) -> datetime:
     return at or datetime.min.replace(tzinfo=UTC)
 
 
-def _export(report: Report, extras: SweepExtras, fmt: str) -> str:
-    """One export of a stored run; every format shows the run's gaps (as errors in JUnit,
-    rows in CSV, a section in Markdown and the table)."""
-    from auditor.report import junit, markdown, table
-    from auditor.report.csv_export import findings_csv, promotions_csv
-    from auditor.report.json_report import render as render_json
-    from auditor.report.junit_services import render as render_junit_services
-
-    gaps = extras.gaps
-    special: dict[str, Callable[[], str]] = {
-        "json": lambda: render_json(report, extras),
-        "junit": lambda: junit.render(report, gaps),
-        "junit-services": lambda: render_junit_services(report, gaps),
-        "csv": lambda: promotions_csv(report, gaps),
-        "csv-findings": lambda: findings_csv(report, gaps),
-        "markdown": lambda: markdown.render(report, gaps),
-        "table": lambda: table.render(report, gaps=gaps),
-    }
-    return special[fmt]() if fmt in special else render(report, fmt)
-
-
 def write_site(store: EvidenceStore, run_id: int, out: Path, bundle: bool) -> list[Path]:
     """HTML and PDF per service plus index.html; with `bundle`, the exports, the raw
     evidence and a manifest of every file's SHA-256 as well."""
@@ -782,9 +932,9 @@ def write_site(store: EvidenceStore, run_id: int, out: Path, bundle: bool) -> li
 
     written = write_reports(store, run_id, out)
     if bundle:
-        stored, extras = store.report(run_id), store.extras(run_id)
+        stored = _StoredRun(store.report(run_id), store.extras(run_id))
         for name, kind in BUNDLE_EXPORTS.items():
-            (out / name).write_text(_export(stored, extras, kind), encoding="utf-8")
+            (out / name).write_text(EXPORT_FORMATS.text(kind, stored), encoding="utf-8")
             written.append(out / name)
         written.append(write_bundle(store, run_id, out))
     return written
@@ -853,6 +1003,25 @@ def keygen(
     raise typer.Exit(_guarded(run))
 
 
+def _write_reports(
+    store: EvidenceStore, rid: int, out: Path, bundle: bool, signing_key: Any, gitlab_url: str
+) -> None:
+    """`report --out DIR [--bundle [--sign KEY]]`: the pages, the bundle and its signature."""
+    if bundle and out.exists() and any(out.iterdir()):
+        raise ConfigError(f"--out {out} is not empty; a bundle needs a new directory")
+    written = write_site(store, rid, out, bundle)
+    _info(f"wrote {len(written)} files to {out}")
+    if bundle:
+        from auditor.bundle import MANIFEST, file_sha256
+
+        digest = file_sha256(out / MANIFEST)[0]
+        # printed so that a later rewrite of the manifest itself is detectable:
+        # auditor verify DIR --manifest-sha256 <this>
+        typer.echo(f"auditor: {MANIFEST} sha256 {digest}", err=True)
+        if signing_key is not None:
+            _sign_bundle(out, signing_key, digest, rid, gitlab_url)
+
+
 @app.command()
 def report(
     db: Annotated[Path, typer.Option("--db", metavar="PATH", help="The evidence store.")] = Path(
@@ -896,10 +1065,8 @@ def report(
         typer.Option(
             "--format",
             metavar="FORMAT",
-            help="Without --out, an export to "
-            "stdout: json, junit, junit-services, csv, csv-findings, markdown, "
-            "table.",
-            autocompletion=_completing(lambda: EXPORT_FORMATS),
+            help=EXPORT_FORMATS.help("Without --out, an export to stdout. "),
+            autocompletion=_completing(lambda: EXPORT_FORMATS.names),
         ),
     ] = None,
     output: Annotated[
@@ -931,8 +1098,7 @@ def report(
         if out is not None and fmt is not None:
             raise ConfigError("use --out DIR for the reports or --format for one export")
         chosen = fmt or "json"
-        if chosen not in EXPORT_FORMATS:
-            raise ConfigError(f"--format must be one of {', '.join(EXPORT_FORMATS)}")
+        EXPORT_FORMATS.check_output(chosen, output)
         window = None
         if start or end:
             if run_id is not None:
@@ -948,21 +1114,9 @@ def report(
             stored = store.report(rid)
             extras = store.extras(rid)
             if out is None:
-                _emit(_export(stored, extras, chosen), output)
+                _write(EXPORT_FORMATS, chosen, _StoredRun(stored, extras), output)
             else:
-                if bundle and out.exists() and any(out.iterdir()):
-                    raise ConfigError(f"--out {out} is not empty; a bundle needs a new directory")
-                written = write_site(store, rid, out, bundle)
-                _info(f"wrote {len(written)} files to {out}")
-                if bundle:
-                    from auditor.bundle import MANIFEST, file_sha256
-
-                    digest = file_sha256(out / MANIFEST)[0]
-                    # printed so that a later rewrite of the manifest itself is detectable:
-                    # auditor verify DIR --manifest-sha256 <this>
-                    typer.echo(f"auditor: {MANIFEST} sha256 {digest}", err=True)
-                    if signing_key is not None:
-                        _sign_bundle(out, signing_key, digest, rid, stored.gitlab_url)
+                _write_reports(store, rid, out, bundle, signing_key, stored.gitlab_url)
         gaps = extras.gaps
         for gap in gaps:
             typer.echo(f"auditor: run {rid} could not establish: {gap}", err=True)
@@ -1107,8 +1261,8 @@ def signoff(
         typer.Option(
             "--format",
             metavar="FORMAT",
-            help="markdown, json, html or pdf (pdf needs --output).",
-            autocompletion=_completing(lambda: SIGNOFF_FORMATS),
+            help=SIGNOFF_FORMATS.help(),
+            autocompletion=_completing(lambda: SIGNOFF_FORMATS.names),
         ),
     ] = "markdown",
     output: Annotated[
@@ -1122,36 +1276,20 @@ def signoff(
 
     def run() -> int:
         check_output_paths(output)
-        import json
-
-        from auditor.evidence import Unavailable
-        from auditor.gaps import gitlab_unusable
         from auditor.gitlab.client import ReadOnlySession, connect
-        from auditor.gitlab.source import GitLabSource, GitLabUnusable
-        from auditor.report.signoff_markdown import render_signoff_markdown
-        from auditor.signoff import (
-            StagingDeployment,
-            decide_signoff,
-            last_cut_off,
-            restrict_to_release,
-            signoff_exit_code,
-        )
-        from auditor.signoff import to_dict as signoff_dict
+        from auditor.gitlab.source import GitLabSource
+        from auditor.signoff import signoff_exit_code
+        from auditor.signoff_run import AuditedRun, sign_off
         from auditor.timestamps import parse_timestamp
 
-        if fmt not in SIGNOFF_FORMATS:
-            raise ConfigError(f"--format must be one of {', '.join(SIGNOFF_FORMATS)}")
-        if fmt == "pdf" and output is None:
-            raise ConfigError("--format pdf needs --output PATH")
+        SIGNOFF_FORMATS.check_output(fmt, output)
         # 40 hex digits for SHA-1 repositories, 64 for SHA-256 ones; 7 is git's short form
         if release is not None and not re.fullmatch(r"[0-9a-fA-F]{7,64}", release):
             raise ConfigError(
                 f"--release must be a commit SHA (7 to 64 hex digits), not {release!r}"
             )
         settings = load_settings(find_config(state.config, os.environ))
-        if service not in settings.services:
-            known = ", ".join(sorted(settings.services))
-            raise ConfigError(f"unknown service {service!r} (configured: {known})")
+        _configured(settings, [service])
         from auditor.store import RESULT_STATUSES, redact_url
 
         with _open_store(db) as store:
@@ -1159,82 +1297,30 @@ def signoff(
             stored = store.report(rid)
             extras = store.extras(rid)
             row = store.run(rid)
-        run_issues = []
-        if row["status"] not in RESULT_STATUSES:
-            run_issues.append(
-                f"run {rid} is {row['status']}: it did not finish, so it may miss promotions; "
-                "run auditor sweep again"
-            )
-        audited_url = str(row["gitlab_url"]).rstrip("/")
-        configured_url = redact_url(settings.url).rstrip("/")
-        if audited_url != configured_url:
-            run_issues.append(
-                f"run {rid} audited {audited_url}, not the configured GitLab {configured_url}; "
-                "sweep this GitLab into the store (or use the matching --db and config)"
-            )
         stored_coverage = row.get("coverage")
         coverage = stored_coverage if isinstance(stored_coverage, dict) else {}
         seen = (coverage.get("staging_seen") or {}).get(service)
-        svc = settings.services[service]
-        src = GitLabSource(connect(settings, ReadOnlySession()))
-        src.project(svc.project)  # unreachable, token rejected, project gone: exit 4
-        if release:
-            release_commit = src.commit(svc.project, release)
-            if isinstance(release_commit, Unavailable):
-                raise GitLabUnusable(
-                    f"--release {release}: GitLab does not give it as a commit of "
-                    f"{svc.project} ({release_commit.reason}); check the SHA"
-                )
-            release_sha = release_commit.id
-
-            def contains(sha: str) -> bool | None:
-                answer = src.is_ancestor(svc.project, sha, release_sha)
-                return answer if isinstance(answer, bool) else None
-
-            stored, extras = restrict_to_release(stored, extras, contains)
-        since = (
-            _parse_now(start)
-            if start
-            else None
-            if release
-            else last_cut_off(extras.cut_offs, until=stored.generated_at)
-        )
-        found = src.last_successful_deployment(
-            svc.project, svc.policy.staging_environment, _parse_now(now)
-        )
-        if isinstance(found, Unavailable) and gitlab_unusable(found.reason):
-            raise GitLabUnusable(f"GitLab at {configured_url} is unreachable ({found.reason})")
-        staging = (
-            None
-            if found is None or isinstance(found, Unavailable)
-            else StagingDeployment.from_deployment(found)
-        )
-        ctx = decide_signoff(
-            stored,
-            since,
-            service=service,
-            staging=staging,
-            extras=extras,
-            gaps=extras.gaps,
-            run_issues=run_issues,
+        audited = AuditedRun(
+            id=rid,
+            status=str(row["status"]),
+            finished=row["status"] in RESULT_STATUSES,
+            gitlab_url=str(row["gitlab_url"]),
             window_end=parse_timestamp(row["window_to"]),
             staging_seen=int(seen) if isinstance(seen, int) else None,
+            report=stored,
+            extras=extras,
         )
-        if fmt == "json":
-            _emit(json.dumps(signoff_dict(ctx), indent=2) + "\n", output)
-        elif fmt in ("html", "pdf"):
-            from auditor.report.signoff_page import render_signoff_html
-
-            html = render_signoff_html(ctx, ctx.gitlab_url)
-            if fmt == "pdf":
-                from auditor.report.pdf import render_pdf
-
-                assert output is not None
-                render_pdf(html, output)
-            else:
-                _emit(html, output)
-        else:
-            _emit(render_signoff_markdown(ctx), output)
+        ctx = sign_off(
+            audited,
+            GitLabSource(connect(settings, ReadOnlySession())),
+            settings,
+            service=service,
+            configured_url=redact_url(settings.url),
+            now=_parse_now(now),
+            since=_parse_now(start) if start else None,
+            release=release,
+        )
+        _write(SIGNOFF_FORMATS, fmt, ctx, output)
         return signoff_exit_code(ctx)
 
     raise typer.Exit(_guarded(run))

@@ -77,7 +77,13 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "collect": (("auditor.collect", "auditor.discover"), ("gitlab", "derive")),
     # Use cases: check one MR, sweep a window, decide a sign-off, diagnose a GitLab.
     "run": (
-        ("auditor.audit", "auditor.sweep", "auditor.signoff", "auditor.doctor"),
+        (
+            "auditor.audit",
+            "auditor.sweep",
+            "auditor.signoff",
+            "auditor.signoff_run",
+            "auditor.doctor",
+        ),
         ("collect", "checks"),
     ),
     # Persistence of runs, results and raw responses. It keeps raw GitLab responses (hence
@@ -93,10 +99,16 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # The GitLab simulator: outside the product. It plays GitLab against the auditor, so it
     # must not share the auditor's code (only where shipped data lives).
     "simulator": (("auditor.simulator", "auditor.simulator.*"), ("foundation",)),
-    # The command line on top: parsing, progress display, command-line dates, and the demo
-    # (which starts the simulator).
+    # The command line on top: parsing, each command's output formats, progress display,
+    # command-line dates, and the demo (which starts the simulator).
     "cli": (
-        ("auditor.cli", "auditor.__main__", "auditor.dates", "auditor.progress"),
+        (
+            "auditor.cli",
+            "auditor.__main__",
+            "auditor.formats",
+            "auditor.dates",
+            "auditor.progress",
+        ),
         ("bundle", "browse", "simulator"),
     ),
 }
