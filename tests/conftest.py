@@ -32,6 +32,17 @@ class Served:
             app, ["--config", str(self.config), *args], env=env, catch_exceptions=False
         )
 
+    def sweep_json(
+        self, db: Path, *extra: str, window: tuple[str, str] = ("2026-11-16", "2026-11-22")
+    ) -> Any:
+        """`auditor sweep` of `window` into `db` as JSON, as of the world's now (the result)."""
+        start, end = window
+        now = self.world.now.isoformat()
+        return self.run(
+            "sweep", "--from", start, "--to", end, "--db", str(db), "--format", "json",
+            "--now", now, *extra,
+        )  # fmt: skip
+
     def check_json(self, target: str, *extra: str) -> tuple[int, dict[str, Any]]:
         now = self.world.now.isoformat()
         result = self.run("check", target, "--format", "json", "--now", now, *extra)

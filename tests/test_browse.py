@@ -104,19 +104,7 @@ def browsing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browsing]:
     for served in serve("week", tmp):
         served.server.faults.fail_paths[UNREADABLE] = 403
         window = served.world.expect["window"]
-        result = served.run(
-            "sweep",
-            "--from",
-            window["from"],
-            "--to",
-            window["to"],
-            "--db",
-            str(db),
-            "--format",
-            "json",
-            "--now",
-            served.world.now.isoformat(),
-        )
+        result = served.sweep_json(db, window=(window["from"], window["to"]))
         assert result.exit_code == 1, result.output  # the week holds violations
         token, drift = served.world.token, served.world.expect["drift"]
     # the simulator is gone: browsing needs nothing but the file

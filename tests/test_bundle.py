@@ -40,19 +40,7 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     tmp = tmp_path_factory.mktemp("sweep")
     for served in serve("failed_reverted_corrected", tmp):
         db = tmp / "auditor.db"
-        result = served.run(
-            "sweep",
-            "--from",
-            "2026-11-16",
-            "--to",
-            "2026-11-22",
-            "--db",
-            str(db),
-            "--format",
-            "json",
-            "--now",
-            served.world.now.isoformat(),
-        )
+        result = served.sweep_json(db)
         assert result.exit_code == 0, result.output
         yield db
 

@@ -60,20 +60,7 @@ def test_the_service_page_lists_the_runs_reverts_and_an_old_runs_page_leaves_the
     reverts (stored before they were kept) has no Reverts section rather than "none"."""
     for served in serve("failed_reverted_corrected", tmp_path):
         db = tmp_path / "a.db"
-        now = served.world.now.isoformat()
-        swept = served.run(
-            "sweep",
-            "--from",
-            "2026-11-16",
-            "--to",
-            "2026-11-22",
-            "--db",
-            str(db),
-            "--format",
-            "json",
-            "--now",
-            now,
-        )
+        swept = served.sweep_json(db)
         doc = json.loads(swept.stdout)
         assert doc["reverts"], swept.output
         revert = doc["reverts"][0]

@@ -107,19 +107,7 @@ def test_signoff_of_a_release_commit_scopes_to_what_it_carries(tmp_path: Path) -
     """The first hotfix's deployment commit carries !1's pick but not !2's."""
     for served in serve("failed_reverted_corrected", tmp_path):
         db = tmp_path / "a.db"
-        served.run(
-            "sweep",
-            "--from",
-            "2026-11-16",
-            "--to",
-            "2026-11-22",
-            "--db",
-            str(db),
-            "--format",
-            "json",
-            "--now",
-            served.world.now.isoformat(),
-        )
+        served.sweep_json(db)
         project = served.world.projects["evenergi/vemo-core"]
         first = next(d for d in project.deployments if d.created_at.day == 18)
         now = served.world.now.isoformat()
