@@ -144,6 +144,11 @@ NowOption = Annotated[
 ]
 
 
+# The evidence store, for every command that reads or writes it.
+DbOption = Annotated[Path, typer.Option("--db", metavar="PATH", help="The evidence store.")]
+DEFAULT_DB = Path("auditor.db")
+
+
 class PlainUsage(TyperCommand):
     """A command whose usage line and help show a required argument bare (`check [OPTIONS]
     TARGET`, `TARGET  The MR as...`), as click, gh and glab do, where typer wraps it in
@@ -660,9 +665,7 @@ def sweep(
             autocompletion=_complete_service,
         ),
     ] = None,
-    db: Annotated[Path, typer.Option("--db", metavar="PATH", help="The evidence store.")] = Path(
-        "auditor.db"
-    ),
+    db: DbOption = DEFAULT_DB,
     out: Annotated[
         Path | None, typer.Option("--out", metavar="DIR", help="Write reports here.")
     ] = None,
@@ -730,9 +733,7 @@ def sweep(
 
 @app.command()
 def history(
-    db: Annotated[Path, typer.Option("--db", metavar="PATH", help="The evidence store.")] = Path(
-        "auditor.db"
-    ),
+    db: DbOption = DEFAULT_DB,
     service: Annotated[
         str | None,
         typer.Option(
@@ -811,9 +812,7 @@ def history(
 
 @app.command()
 def browse(
-    db: Annotated[Path, typer.Option("--db", metavar="PATH", help="The evidence store.")] = Path(
-        "auditor.db"
-    ),
+    db: DbOption = DEFAULT_DB,
     port: Annotated[
         int, typer.Option("--port", metavar="PORT", help="Port on 127.0.0.1 (0: any free one).")
     ] = 8001,
@@ -1024,9 +1023,7 @@ def _write_reports(
 
 @app.command()
 def report(
-    db: Annotated[Path, typer.Option("--db", metavar="PATH", help="The evidence store.")] = Path(
-        "auditor.db"
-    ),
+    db: DbOption = DEFAULT_DB,
     run_id: Annotated[
         int | None,
         typer.Option(
@@ -1245,9 +1242,7 @@ def signoff(
             help="Sign off this release commit: only the promotions and drift it carries.",
         ),
     ] = None,
-    db: Annotated[Path, typer.Option("--db", metavar="PATH", help="The evidence store.")] = Path(
-        "auditor.db"
-    ),
+    db: DbOption = DEFAULT_DB,
     run_id: Annotated[
         int | None,
         typer.Option(
