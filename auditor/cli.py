@@ -617,13 +617,12 @@ def history(
         store = EvidenceStore(db)
         with store:
             # the services of the store's runs, not of a config: history needs none
-            swept = sorted({name for r in store.runs() for name in r["services"]})
+            swept = sorted({name for r in store.runs() for name in r.services})
             if service and service not in swept:
                 known = f"swept: {', '.join(swept)}" if swept else f"{db} holds no runs yet"
                 raise ConfigError(f"unknown service {service!r} ({known})")
             if runs:
-                rows = store.runs()
-                _emit(history_report.render_runs(rows, fmt), None)
+                _emit(history_report.render_runs(store.runs(), fmt), None)
             else:
                 rows = store.promotions(
                     service=service,
@@ -704,26 +703,21 @@ def _pick_run(
     whatever happened since."""
     runs = store.runs()
     if window is not None:
-        runs = [
-            r
-            for r in runs
-            if _window_bound(r["window_from"]) <= window[0]
-            and _window_bound(r["window_to"]) >= window[1]
-        ]
+        runs = [r for r in runs if r.window_from <= window[0] and r.window_to >= window[1]]
         if not runs:
             raise ConfigError(
                 f"no run in {store.path} covers {format_minute(window[0])} to "
                 f"{format_minute(window[1])} UTC; sweep that window first"
             )
     if run_id is not None:
-        if not any(r["id"] == run_id for r in runs):
+        if not any(r.id == run_id for r in runs):
             raise ConfigError(f"no run {run_id} in {store.path} (see auditor history --runs)")
         return run_id
     from auditor.store import RESULT_STATUSES
 
     for r in runs:  # newest first
-        if r["status"] in RESULT_STATUSES and (service is None or service in r["services"]):
-            return int(r["id"])
+        if r.status in RESULT_STATUSES and (service is None or service in r.services):
+            return r.id
     covering = f" covering {service}" if service else ""
     raise ConfigError(f"no finished run in {store.path}{covering}; run auditor sweep first")
 
@@ -732,11 +726,11 @@ def _chosen_run(store: EvidenceStore, rid: int, window: tuple[datetime, datetime
     """Which run a report is of, and why: the newest finished one (covering the window
     asked for), and whether that run's window is wider than asked (the report is the run's,
     whole)."""
-    run = next(r for r in store.runs() if r["id"] == rid)
-    start, end = _window_bound(run["window_from"]), _window_bound(run["window_to"])
+    run = store.run(rid)
+    start, end = run.window_from, run.window_to
     line = (
         f"report of run {rid} ({format_minute(start)} to {format_minute(end)} UTC, "
-        f"{run['status']}): the newest finished run"
+        f"{run.status}): the newest finished run"
     )
     if window is None:
         return line
@@ -744,13 +738,6 @@ def _chosen_run(store: EvidenceStore, rid: int, window: tuple[datetime, datetime
     if start < window[0] or end > window[1]:
         line += "; its window is wider, and the report covers all of it"
     return line
-
-
-def _window_bound(value: object) -> datetime:
-    from auditor.timestamps import parse_timestamp
-
-    at = value if isinstance(value, datetime) else parse_timestamp(value)
-    return at or datetime.min.replace(tzinfo=UTC)
 
 
 def _export(report: Report, extras: SweepExtras, fmt: str) -> str:
@@ -782,7 +769,8 @@ def write_site(store: EvidenceStore, run_id: int, out: Path, bundle: bool) -> li
 
     written = write_reports(store, run_id, out)
     if bundle:
-        stored, extras = store.report(run_id), store.extras(run_id)
+        loaded = store.load(run_id)
+        stored, extras = loaded.report, loaded.extras
         for name, kind in BUNDLE_EXPORTS.items():
             (out / name).write_text(_export(stored, extras, kind), encoding="utf-8")
             written.append(out / name)
@@ -945,8 +933,8 @@ def report(
             rid = _pick_run(store, run_id, window=window)
             if run_id is None:
                 _info(_chosen_run(store, rid, window))
-            stored = store.report(rid)
-            extras = store.extras(rid)
+            loaded = store.load(rid)
+            stored, extras = loaded.report, loaded.extras
             if out is None:
                 _emit(_export(stored, extras, chosen), output)
             else:
@@ -1137,7 +1125,6 @@ def signoff(
             signoff_exit_code,
         )
         from auditor.signoff import to_dict as signoff_dict
-        from auditor.timestamps import parse_timestamp
 
         if fmt not in SIGNOFF_FORMATS:
             raise ConfigError(f"--format must be one of {', '.join(SIGNOFF_FORMATS)}")
@@ -1156,25 +1143,22 @@ def signoff(
 
         with _open_store(db) as store:
             rid = _pick_run(store, run_id, service)
-            stored = store.report(rid)
-            extras = store.extras(rid)
-            row = store.run(rid)
+            loaded = store.load(rid)
+        stored, extras, row = loaded.report, loaded.extras, loaded.info
         run_issues = []
-        if row["status"] not in RESULT_STATUSES:
+        if row.status not in RESULT_STATUSES:
             run_issues.append(
-                f"run {rid} is {row['status']}: it did not finish, so it may miss promotions; "
+                f"run {rid} is {row.status}: it did not finish, so it may miss promotions; "
                 "run auditor sweep again"
             )
-        audited_url = str(row["gitlab_url"]).rstrip("/")
+        audited_url = row.gitlab_url.rstrip("/")
         configured_url = redact_url(settings.url).rstrip("/")
         if audited_url != configured_url:
             run_issues.append(
                 f"run {rid} audited {audited_url}, not the configured GitLab {configured_url}; "
                 "sweep this GitLab into the store (or use the matching --db and config)"
             )
-        stored_coverage = row.get("coverage")
-        coverage = stored_coverage if isinstance(stored_coverage, dict) else {}
-        seen = (coverage.get("staging_seen") or {}).get(service)
+        seen = None if row.coverage is None else row.coverage.staging_seen.get(service)
         svc = settings.services[service]
         src = GitLabSource(connect(settings, ReadOnlySession()))
         src.project(svc.project)  # unreachable, token rejected, project gone: exit 4
@@ -1217,7 +1201,7 @@ def signoff(
             extras=extras,
             gaps=extras.gaps,
             run_issues=run_issues,
-            window_end=parse_timestamp(row["window_to"]),
+            window_end=row.window_to,
             staging_seen=int(seen) if isinstance(seen, int) else None,
         )
         if fmt == "json":

@@ -385,19 +385,19 @@ def test_rerun_after_a_kill_resumes_the_same_run(store: EvidenceStore, db_path: 
     )
     assert resumed == dead
     (run,) = store.runs()
-    assert run["status"] == "running" and run["resumes"] == 1 and run["pid"] == os.getpid()
+    assert run.status == "running" and run.resumes == 1 and run.pid == os.getpid()
 
 
 def test_a_different_rerun_interrupts_the_dead_run(store: EvidenceStore, db_path: Path) -> None:
     dead = _begin_in_dead_process(db_path)
     fresh = store.begin_run(**_run_args(config_sha256="d" * 64))
     assert fresh != dead
-    statuses = {r["id"]: r["status"] for r in store.runs()}
+    statuses = {r.id: r.status for r in store.runs()}
     assert statuses == {dead: "interrupted", fresh: "running"}
     # A live run (this process) is neither resumed nor interrupted by another begin_run.
     other = store.begin_run(**_run_args(config_sha256="d" * 64))
     assert other not in (dead, fresh)
-    assert {r["id"]: r["status"] for r in store.runs()}[fresh] == "running"
+    assert {r.id: r.status for r in store.runs()}[fresh] == "running"
 
 
 def test_inside_the_sweep_lock_an_unfinished_run_is_resumed(store: EvidenceStore) -> None:
@@ -416,14 +416,14 @@ def test_finish_run_and_runs_listing(store: EvidenceStore) -> None:
         summary={"compliant": 2},
     )
     (row,) = store.runs(limit=1)
-    assert row["status"] == "complete" and row["requests"] == 17 and row["finished_at"]
-    assert row["services"] == ["vemo-api", "vemo-core"]
-    assert row["coverage"] == {
+    assert row.status == "complete" and row.requests == 17 and row.finished_at
+    assert row.services == ("vemo-api", "vemo-core")
+    assert row.coverage is not None and row.coverage.stored == {
         "vemo-core": {"since": "2026-11-20T00:00:00Z"},
         "skipped": ["a", "b"],
     }
-    assert row["summary"] == {"compliant": 2}
-    assert row["window_from"] == "2026-11-20T00:00:00Z"
+    assert row.summary == {"compliant": 2}
+    assert row.as_row()["window_from"] == "2026-11-20T00:00:00Z" and row.window_from == T0
     with pytest.raises(ValueError, match="complete, failed, incomplete, interrupted"):
         store.finish_run(run, status="done", requests=0, coverage={}, summary={})
     with pytest.raises(StoreError, match="no run 999"):
@@ -710,7 +710,7 @@ def test_an_incomplete_run_keeps_its_gaps_and_counts_as_the_latest(store: Eviden
     store.record_promotion(later, _result(2, "vemo-core", Verdict.INCOMPLETE))
     gaps = [{"service": "vemo-core", "what": "deployments to staging", "reason": "403"}]
     store.finish_run(later, status="incomplete", requests=1, coverage={"gaps": gaps}, summary={})
-    assert store.run(later)["status"] == "incomplete"
+    assert store.run(later).status == "incomplete"
     assert [g.to_dict() for g in store.extras(later).gaps] == gaps
     assert store.extras(first).gaps == ()
     # what is current for the service is the later, incomplete run, not the older complete one
@@ -732,7 +732,7 @@ def test_text_gaps_of_older_runs_still_read_as_gaps(store: EvidenceStore) -> Non
 
 def test_the_run_keeps_the_gitlab_url_without_credentials(store: EvidenceStore) -> None:
     run = store.begin_run(**_run_args(gitlab_url="https://oauth2:glpat-secret@gitlab.example.com"))
-    assert store.run(run)["gitlab_url"] == "https://REDACTED@gitlab.example.com"
+    assert store.run(run).gitlab_url == "https://REDACTED@gitlab.example.com"
 
 
 def test_a_version_1_store_gains_the_attempts_column(db_path: Path) -> None:
