@@ -929,3 +929,10 @@ def test_an_old_store_still_loads(db_path: Path) -> None:
         assert [p.mr.iid for p in loaded.report.promotions] == [1]
         assert loaded.report.promotions[0].milestones is None
         assert loaded.evidence == {("vemo-core", MRId("evenergi/vemo-core", 1)): ("f" * 64,)}
+
+
+def test_a_damaged_run_row_is_a_store_error_not_a_half_read_record(store: EvidenceStore) -> None:
+    run = store.begin_run(**_run_args())
+    store._db.execute("UPDATE runs SET window_from = 'yesterday' WHERE id = ?", [run])
+    with pytest.raises(StoreError, match=f"run {run} in .* cannot be read"):
+        store.runs()

@@ -13,7 +13,7 @@ Durability rules, and why:
 - Schema changes go through `MIGRATIONS`, numbered from the first version, applied in one
   transaction; a file written by a newer auditor is refused rather than misread.
 
-`Database` here is the base of every part of `EvidenceStore` (see `auditor/store/__init__`).
+`StoreDatabase` is the base of every part of `EvidenceStore` (see `auditor/store/__init__`).
 """
 
 from __future__ import annotations

@@ -433,13 +433,13 @@ class RunStore(StoreDatabase):
     def runs(self, limit: int | None = None) -> list[RunRecord]:
         """Runs newest first, each with how many promotions it holds."""
         with self._read() as db:
-            return _run_records(db, limit=limit)
+            return self._run_records(db, limit=limit)
 
     def run(self, run_id: int) -> RunRecord:
         """One run (StoreError when there is none)."""
         with self._read() as db:
             self._require_run(db, run_id)
-            [record] = _run_records(db, run_id=run_id)
+            [record] = self._run_records(db, run_id=run_id)
         return record
 
     def _latest_complete_runs(self, db: Database) -> dict[str, int]:
@@ -645,7 +645,7 @@ class RunStore(StoreDatabase):
         promotion's response hashes (`promotions(run_id=...)`'s `evidence_sha256`)."""
         with self._read() as db:
             report = self._report(db, run_id)
-            [info] = _run_records(db, run_id=run_id)
+            [info] = self._run_records(db, run_id=run_id)
             extras = self._extras(db, run_id)
             evidence: dict[tuple[str, MRId], list[str]] = {}
             for row in db.query(
@@ -663,27 +663,33 @@ class RunStore(StoreDatabase):
             evidence={key: tuple(hashes) for key, hashes in evidence.items()},
         )
 
-
-def _run_records(
-    db: Database, *, run_id: int | None = None, limit: int | None = None
-) -> list[RunRecord]:
-    """Runs newest first (or the one `run_id`), JSON columns decoded."""
-    sql = (
-        "SELECT runs.*, (SELECT count(*) FROM promotions p WHERE p.run_id = runs.id) "
-        "AS promotions FROM runs"
-    )
-    params: list[Any] = []
-    if run_id is not None:
-        sql += " WHERE id = ?"
-        params.append(run_id)
-    sql += " ORDER BY id DESC"
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(int(limit))
-    records = []
-    for row in db.query(sql, params):
-        row["services"] = json.loads(row["services"])
-        for column in ("coverage", "summary"):
-            row[column] = None if row[column] is None else json.loads(row[column])
-        records.append(RunRecord.from_row(row))
-    return records
+    def _run_records(
+        self, db: Database, *, run_id: int | None = None, limit: int | None = None
+    ) -> list[RunRecord]:
+        """Runs newest first (or the one `run_id`), JSON columns decoded; StoreError for a
+        run whose row cannot be read (a damaged file), never a half-read record."""
+        sql = (
+            "SELECT runs.*, (SELECT count(*) FROM promotions p WHERE p.run_id = runs.id) "
+            "AS promotions FROM runs"
+        )
+        params: list[Any] = []
+        if run_id is not None:
+            sql += " WHERE id = ?"
+            params.append(run_id)
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        records = []
+        for row in db.query(sql, params):
+            try:
+                row["services"] = json.loads(row["services"])
+                for column in ("coverage", "summary"):
+                    row[column] = None if row[column] is None else json.loads(row[column])
+                records.append(RunRecord.from_row(row))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise StoreError(
+                    f"run {row.get('id')} in {self.path} cannot be read ({exc}); "
+                    "the file is damaged"
+                ) from exc
+        return records
