@@ -51,8 +51,9 @@ class TableDoc:
     columns: Mapping[str, str]
 
 
-# Every table of the store (auditor/store.py MIGRATIONS). tests/test_browse.py fails when a
-# fresh store has a table or column missing here, so a migration cannot add one undocumented.
+# Every table of the store (auditor/store/database.py MIGRATIONS). tests/test_browse.py fails
+# when a fresh store has a table or column missing here, so a migration cannot add one
+# undocumented.
 TABLES: dict[str, TableDoc] = {
     "meta": TableDoc(
         "Facts about the file itself: its schema version (a newer file is refused by older "

@@ -51,14 +51,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from auditor import __version__
 from auditor.findings import PromotionResult
 from auditor.report.json_report import TOOL_NAME, to_dict
+from auditor.run_record import AuditRun
 from auditor.signing import SIGNATURE
-from auditor.store import EvidenceStore, StoreError
 from auditor.timestamps import format_timestamp
 
 FORMAT = "auditor.bundle/v1"
@@ -71,6 +71,18 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1 << 20
 # Run columns that describe the machine, not the evidence; left out of run.json.
 _RUN_PRIVATE = frozenset({"pid", "host"})
+
+
+class BundleStore(Protocol):
+    """What the bundle reads from the evidence store (`auditor.store.EvidenceStore`)."""
+
+    path: Path
+
+    def load(self, run_id: int) -> AuditRun: ...
+
+    def response_index(self, fetched_before: str | None = None) -> list[dict[str, Any]]: ...
+
+    def response(self, sha256: str) -> dict[str, Any] | None: ...
 
 
 class BundleError(Exception):
@@ -309,7 +321,7 @@ def _by_url(result: PromotionResult, api: _Api, cited: _Cited) -> str | None:
     return None
 
 
-def _response_index(store: EvidenceStore, until: str | None) -> list[dict[str, Any]]:
+def _response_index(store: BundleStore, until: str | None) -> list[dict[str, Any]]:
     """Every stored response's metadata (no bodies), the latest version of each URL fetched
     up to `until` (the run's end), ordered by URL."""
     rows = store.response_index(fetched_before=until)
@@ -352,13 +364,6 @@ def _response_file(root: Path, sha256: str, body: bytes, written: dict[str, str]
     return rel
 
 
-def _run_row(store: EvidenceStore, run_id: int) -> dict[str, Any]:
-    for row in store.runs():
-        if int(row["id"]) == run_id:
-            return row
-    raise StoreError(f"no run {run_id} in {store.path}")
-
-
 def _files(root: Path) -> list[dict[str, Any]]:
     files, odd, errors = _scan(root)
     if odd or errors:
@@ -374,7 +379,7 @@ def _files(root: Path) -> list[dict[str, Any]]:
 
 
 def write_bundle(
-    store: EvidenceStore, run_id: int, out_dir: Path, *, now: datetime | None = None
+    store: BundleStore, run_id: int, out_dir: Path, *, now: datetime | None = None
 ) -> Path:
     """Write run `run_id`'s evidence under `out_dir/evidence/` and `out_dir/manifest.json`
     over every file in `out_dir` (reports already there included). Returns the manifest.
@@ -383,17 +388,14 @@ def write_bundle(
     `manifest.json` is refused rather than merged or deleted.
     """
     root = Path(out_dir)
-    report = store.report(run_id)  # StoreError for a missing run, before touching the disk
+    loaded = store.load(run_id)  # StoreError for a missing run, before touching the disk
+    report = loaded.report
     for name in (EVIDENCE_DIR, MANIFEST):
         if (root / name).exists() or (root / name).is_symlink():
             raise BundleError(f"{root / name} already exists; write the bundle to a new directory")
     root.mkdir(parents=True, exist_ok=True)
-    run = _run_row(store, run_id)
-    extras = store.extras(run_id)
-    linked = {
-        (row["project"], int(row["iid"]), row["service"]): list(row["evidence_sha256"])
-        for row in store.promotions(run_id=run_id)
-    }
+    run = loaded.info.as_row()  # the run as the store keeps it: run.json prints it so
+    extras = loaded.extras
     # Responses fetched after the run finished cannot be evidence of it.
     index = _response_index(store, run["finished_at"])
     by_sha: dict[str, list[dict[str, Any]]] = {}
@@ -405,8 +407,7 @@ def write_bundle(
     used_names: set[str] = set()
     promotion_index: list[dict[str, Any]] = []
     for result in report.promotions:
-        key = (result.mr.project, result.mr.iid, result.service)
-        hashes = linked.get(key, [])
+        hashes = loaded.evidence_of(result.service, result.mr.mr_id)
         chosen: list[tuple[dict[str, Any], str]] = []
         if hashes:
             selected_by = "promotion_evidence"

@@ -791,19 +791,20 @@ def history(
         store = EvidenceStore(db)
         with store:
             # the services of the store's runs, not of a config: history needs none
-            swept = sorted({name for r in store.runs() for name in r["services"]})
+            swept = sorted({name for r in store.runs() for name in r.services})
             if service and service not in swept:
                 known = f"swept: {', '.join(swept)}" if swept else f"{db} holds no runs yet"
                 raise ConfigError(f"unknown service {service!r} ({known})")
-            if runs:
-                rows = store.runs()
-            else:
-                rows = store.promotions(
+            rows: Sequence[Any] = (
+                store.runs()
+                if runs
+                else store.promotions(
                     service=service,
                     verdict=verdict,
                     rule=rule,
                     rule_status=("fail", "unknown") if rule else None,
                 )
+            )
             _write(HISTORY_FORMATS, fmt, _Listing(runs, rows), None)
         return 0
 
@@ -874,26 +875,21 @@ def _pick_run(
     whatever happened since."""
     runs = store.runs()
     if window is not None:
-        runs = [
-            r
-            for r in runs
-            if _window_bound(r["window_from"]) <= window[0]
-            and _window_bound(r["window_to"]) >= window[1]
-        ]
+        runs = [r for r in runs if r.window_from <= window[0] and r.window_to >= window[1]]
         if not runs:
             raise ConfigError(
                 f"no run in {store.path} covers {format_minute(window[0])} to "
                 f"{format_minute(window[1])} UTC; sweep that window first"
             )
     if run_id is not None:
-        if not any(r["id"] == run_id for r in runs):
+        if not any(r.id == run_id for r in runs):
             raise ConfigError(f"no run {run_id} in {store.path} (see auditor history --runs)")
         return run_id
     from auditor.store import RESULT_STATUSES
 
     for r in runs:  # newest first
-        if r["status"] in RESULT_STATUSES and (service is None or service in r["services"]):
-            return int(r["id"])
+        if r.status in RESULT_STATUSES and (service is None or service in r.services):
+            return r.id
     covering = f" covering {service}" if service else ""
     raise ConfigError(f"no finished run in {store.path}{covering}; run auditor sweep first")
 
@@ -902,11 +898,11 @@ def _chosen_run(store: EvidenceStore, rid: int, window: tuple[datetime, datetime
     """Which run a report is of, and why: the newest finished one (covering the window
     asked for), and whether that run's window is wider than asked (the report is the run's,
     whole)."""
-    run = next(r for r in store.runs() if r["id"] == rid)
-    start, end = _window_bound(run["window_from"]), _window_bound(run["window_to"])
+    run = store.run(rid)
+    start, end = run.window_from, run.window_to
     line = (
         f"report of run {rid} ({format_minute(start)} to {format_minute(end)} UTC, "
-        f"{run['status']}): the newest finished run"
+        f"{run.status}): the newest finished run"
     )
     if window is None:
         return line
@@ -914,13 +910,6 @@ def _chosen_run(store: EvidenceStore, rid: int, window: tuple[datetime, datetime
     if start < window[0] or end > window[1]:
         line += "; its window is wider, and the report covers all of it"
     return line
-
-
-def _window_bound(value: object) -> datetime:
-    from auditor.timestamps import parse_timestamp
-
-    at = value if isinstance(value, datetime) else parse_timestamp(value)
-    return at or datetime.min.replace(tzinfo=UTC)
 
 
 def write_site(store: EvidenceStore, run_id: int, out: Path, bundle: bool) -> list[Path]:
@@ -931,7 +920,8 @@ def write_site(store: EvidenceStore, run_id: int, out: Path, bundle: bool) -> li
 
     written = write_reports(store, run_id, out)
     if bundle:
-        stored = _StoredRun(store.report(run_id), store.extras(run_id))
+        loaded = store.load(run_id)
+        stored = _StoredRun(loaded.report, loaded.extras)
         for name, kind in BUNDLE_EXPORTS.items():
             (out / name).write_text(EXPORT_FORMATS.text(kind, stored), encoding="utf-8")
             written.append(out / name)
@@ -1108,8 +1098,8 @@ def report(
             rid = _pick_run(store, run_id, window=window)
             if run_id is None:
                 _info(_chosen_run(store, rid, window))
-            stored = store.report(rid)
-            extras = store.extras(rid)
+            loaded = store.load(rid)
+            stored, extras = loaded.report, loaded.extras
             if out is None:
                 _write(EXPORT_FORMATS, chosen, _StoredRun(stored, extras), output)
             else:
@@ -1275,7 +1265,6 @@ def signoff(
         from auditor.gitlab.source import GitLabSource
         from auditor.signoff import signoff_exit_code
         from auditor.signoff_run import AuditedRun, sign_off
-        from auditor.timestamps import parse_timestamp
 
         SIGNOFF_FORMATS.check_output(fmt, output)
         # 40 hex digits for SHA-1 repositories, 64 for SHA-256 ones; 7 is git's short form
@@ -1289,21 +1278,18 @@ def signoff(
 
         with _open_store(db) as store:
             rid = _pick_run(store, run_id, service)
-            stored = store.report(rid)
-            extras = store.extras(rid)
-            row = store.run(rid)
-        stored_coverage = row.get("coverage")
-        coverage = stored_coverage if isinstance(stored_coverage, dict) else {}
-        seen = (coverage.get("staging_seen") or {}).get(service)
+            loaded = store.load(rid)
+        row = loaded.info
+        seen = None if row.coverage is None else row.coverage.staging_seen.get(service)
         audited = AuditedRun(
             id=rid,
-            status=str(row["status"]),
-            finished=row["status"] in RESULT_STATUSES,
-            gitlab_url=str(row["gitlab_url"]),
-            window_end=parse_timestamp(row["window_to"]),
+            status=row.status,
+            finished=row.status in RESULT_STATUSES,
+            gitlab_url=row.gitlab_url,
+            window_end=row.window_to,
             staging_seen=int(seen) if isinstance(seen, int) else None,
-            report=stored,
-            extras=extras,
+            report=loaded.report,
+            extras=loaded.extras,
         )
         ctx = sign_off(
             audited,

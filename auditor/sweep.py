@@ -22,7 +22,7 @@ import hashlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -48,10 +48,10 @@ from auditor.findings import (
     exit_code,
 )
 from auditor.gaps import Gap, with_gaps
-from auditor.gitlab.client import ReadOnlySession
+from auditor.gitlab.client import RawResponse, ReadOnlySession
 from auditor.gitlab.source import GitLabSource, GitLabUnusable
 from auditor.identity import MRId
-from auditor.release_line import SweepExtras
+from auditor.release_line import CutOff, DeployedRevert, Drift, SweepExtras
 from auditor.rulebook import load_rulebook
 from auditor.timestamps import parse
 
@@ -67,6 +67,53 @@ class Progress(Protocol):
     def phase(self, name: str, total: int) -> None: ...
 
     def advance(self, name: str, note: str = "") -> None: ...
+
+
+class SweepStore(Protocol):
+    """What the sweep keeps in the evidence store (`auditor.store.EvidenceStore`): the
+    sync cursors, the raw responses, and the run with its results as they arrive."""
+
+    def cursor_get(self, name: str) -> str | None: ...
+
+    def cursor_set(self, name: str, value: str) -> None: ...
+
+    def put_responses(self, responses: Iterable[RawResponse]) -> int: ...
+
+    def begin_run(
+        self,
+        *,
+        window_from: datetime,
+        window_to: datetime,
+        services: list[str],
+        config_sha256: str,
+        rulebook_sha256: str,
+        tool_version: str,
+        gitlab_url: str,
+    ) -> int: ...
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        status: str,
+        requests: int,
+        coverage: dict[str, object],
+        summary: dict[str, object],
+    ) -> None: ...
+
+    def record_promotion(
+        self,
+        run_id: int,
+        result: PromotionResult,
+        evidence: Iterable[str] = (),
+        position: int | None = None,
+    ) -> int: ...
+
+    def record_drift(self, run_id: int, rows: Iterable[Drift]) -> None: ...
+
+    def record_cut_offs(self, run_id: int, rows: Iterable[CutOff]) -> None: ...
+
+    def record_reverts(self, run_id: int, rows: Iterable[DeployedRevert]) -> None: ...
 
 
 class NoProgress:
@@ -148,7 +195,7 @@ class Sweep:
         src: GitLabSource,
         session: ReadOnlySession,
         settings: Settings,
-        store: Any | None = None,
+        store: SweepStore | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         progress: Progress | None = None,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -299,7 +346,7 @@ class Sweep:
                 summary.verdicts[result.verdict.value] += 1
                 summary.seconds += seconds
                 summary.requests += requests
-                if self.store is not None:
+                if self.store is not None and run_id is not None:  # begun together
                     # written as it arrives, read back in the order of `targets`
                     self.store.record_promotion(
                         run_id, result, sorted(digests), position=targets.index(futures[future])
@@ -322,7 +369,7 @@ class Sweep:
             unreadable,
             list(evidence_gaps.values()),
         )
-        if self.store is not None:
+        if self.store is not None and run_id is not None:
             extras = outcome.extras()
             self.store.record_drift(run_id, extras.drift)
             self.store.record_cut_offs(run_id, extras.cut_offs)

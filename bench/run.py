@@ -534,8 +534,8 @@ def fill_store(source_db: Path, db: Path, count: int) -> dict[str, Any]:
 
     with EvidenceStore(source_db) as source:
         run = source.runs()[0]
-        results = list(source.report(int(run["id"])).promotions)
-        url = str(run.get("gitlab_url") or "http://127.0.0.1")
+        results = list(source.report(run.id).promotions)
+        url = run.gitlab_url or "http://127.0.0.1"
     compliant = [r for r in results if r.verdict == Verdict.COMPLIANT]
     pool = compliant or results
     db.unlink(missing_ok=True)

@@ -52,7 +52,7 @@ def clean(sim: Sim, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     ]
     assert doc["gaps"] == [] and doc["coverage"]["status"] == "complete"
     with EvidenceStore(db) as store:
-        assert store.runs()[0]["status"] == "complete"
+        assert store.runs()[0].status == "complete"
     signed = sim.signoff(db)
     assert signed.exit_code == 0 and "Ready for sign-off" in signed.stdout
     return doc
@@ -75,8 +75,8 @@ def assert_fails_closed(sim: Sim, db: Path, code: int, doc: dict[str, Any], mark
     assert all(p["verdict"] != "compliant" for p in doc["promotions"]) or doc["gaps"]
     with EvidenceStore(db) as store:
         (run,) = store.runs()
-    assert run["status"] == "incomplete"
-    assert run["coverage"]["gaps"] == doc["gaps"]
+    assert run.status == "incomplete"
+    assert run.as_row()["coverage"]["gaps"] == doc["gaps"]
     # every export of the stored run shows it: JUnit as errors, CSV as an incomplete row
     junit = sim.run("report", "--db", str(db), "--format", "junit")
     assert junit.exit_code == 3, junit.output
@@ -132,7 +132,7 @@ def test_a_rejected_token_part_way_is_exit_4_and_an_incomplete_run(
         (2, "incomplete"),
     ]
     with EvidenceStore(tmp_path / "a.db") as store:
-        assert store.runs()[0]["status"] == "incomplete"
+        assert store.runs()[0].status == "incomplete"
     assert sim.signoff(tmp_path / "a.db").exit_code == 3
 
 
@@ -195,7 +195,7 @@ def test_a_family_that_times_out_never_gives_an_all_clear(
     exported = case.sim.run("report", "--db", str(case.db), "--format", "json")
     doc = json.loads(exported.stdout)
     with EvidenceStore(case.db) as store:
-        assert store.runs()[0]["coverage"]["gaps"] == case.result.gap_rows()
+        assert store.runs()[0].as_row()["coverage"]["gaps"] == case.result.gap_rows()
     assert doc["gaps"] == case.result.gap_rows()
     assert assert_timeout_named(case.result), case.result.gap_rows()
     assert_fails_closed(case.sim, case.db, code, doc, "timed out")

@@ -48,9 +48,16 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     # The typed values handed between stages: the evidence read from GitLab, the findings and
     # report the rules produce, the gaps a sweep could not read, and the release line's
-    # drift, cut-offs and reverts a sweep finds. Pure data, no IO.
+    # drift, cut-offs and reverts a sweep finds, and a stored run as the store reads it back.
+    # Pure data, no IO.
     "model": (
-        ("auditor.evidence", "auditor.findings", "auditor.gaps", "auditor.release_line"),
+        (
+            "auditor.evidence",
+            "auditor.findings",
+            "auditor.gaps",
+            "auditor.release_line",
+            "auditor.run_record",
+        ),
         ("foundation",),
     ),
     # Pure readings of the evidence: derived facts, the lifecycle of a promotion and its
@@ -88,7 +95,8 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     # Persistence of runs, results and raw responses. It keeps raw GitLab responses (hence
     # gitlab) and knows no use case; a use case gets it handed in.
-    "store": (("auditor.store",), ("model", "gitlab")),
+    # The store, one package split by concern (database, cache, runs).
+    "store": (("auditor.store", "auditor.store.*"), ("model", "gitlab")),
     # Every writer of a report or page; reads results (and may read the store), never GitLab.
     "report": (("auditor.report", "auditor.report.*"), ("run", "store")),
     # The signed evidence bundle: a store's responses plus the JSON report, signed.

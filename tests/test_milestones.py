@@ -211,9 +211,9 @@ def test_a_store_from_before_milestones_still_renders_and_says_not_recorded(
     with EvidenceStore(site.db) as store:
         assert store.schema_version == len(MIGRATIONS)
         (run,) = store.runs()
-        report = store.report(int(run["id"]))
+        report = store.report(int(run.id))
         assert report.promotions and all(p.milestones is None for p in report.promotions)
-        pages = build_service_pages(store, int(run["id"]), generated_at=GENERATED)
+        pages = build_service_pages(store, int(run.id), generated_at=GENERATED)
     html = "".join(render_service(p) for p in pages)
     steps = _steps(html)
     assert f"cherry-picked {NOT_RECORDED}" in steps and "label added" in steps

@@ -186,7 +186,7 @@ def build_site(served: Served, tmp: Path) -> Site:
     doc = sweep(served, db)
     with EvidenceStore(db) as store:
         (run,) = store.runs()
-        paths = write_reports(store, int(run["id"]), tmp / "out", generated_at=GENERATED)
+        paths = write_reports(store, int(run.id), tmp / "out", generated_at=GENERATED)
     return Site(doc, db, tmp / "out", paths, served.url)
 
 

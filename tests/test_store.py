@@ -34,9 +34,12 @@ from auditor.findings import (
     Status,
     Verdict,
 )
+from auditor.gaps import Gap
 from auditor.gitlab.client import RawResponse
+from auditor.identity import MRId
 from auditor.release_line import CutOff, DeployedRevert, Drift, SweepExtras
 from auditor.report import json_report
+from auditor.run_record import AuditRun, RunRecord
 from auditor.store import (
     MIGRATIONS,
     EvidenceStore,
@@ -385,19 +388,19 @@ def test_rerun_after_a_kill_resumes_the_same_run(store: EvidenceStore, db_path: 
     )
     assert resumed == dead
     (run,) = store.runs()
-    assert run["status"] == "running" and run["resumes"] == 1 and run["pid"] == os.getpid()
+    assert run.status == "running" and run.resumes == 1 and run.pid == os.getpid()
 
 
 def test_a_different_rerun_interrupts_the_dead_run(store: EvidenceStore, db_path: Path) -> None:
     dead = _begin_in_dead_process(db_path)
     fresh = store.begin_run(**_run_args(config_sha256="d" * 64))
     assert fresh != dead
-    statuses = {r["id"]: r["status"] for r in store.runs()}
+    statuses = {r.id: r.status for r in store.runs()}
     assert statuses == {dead: "interrupted", fresh: "running"}
     # A live run (this process) is neither resumed nor interrupted by another begin_run.
     other = store.begin_run(**_run_args(config_sha256="d" * 64))
     assert other not in (dead, fresh)
-    assert {r["id"]: r["status"] for r in store.runs()}[fresh] == "running"
+    assert {r.id: r.status for r in store.runs()}[fresh] == "running"
 
 
 def test_inside_the_sweep_lock_an_unfinished_run_is_resumed(store: EvidenceStore) -> None:
@@ -416,14 +419,14 @@ def test_finish_run_and_runs_listing(store: EvidenceStore) -> None:
         summary={"compliant": 2},
     )
     (row,) = store.runs(limit=1)
-    assert row["status"] == "complete" and row["requests"] == 17 and row["finished_at"]
-    assert row["services"] == ["vemo-api", "vemo-core"]
-    assert row["coverage"] == {
+    assert row.status == "complete" and row.requests == 17 and row.finished_at
+    assert row.services == ("vemo-api", "vemo-core")
+    assert row.coverage is not None and row.coverage.stored == {
         "vemo-core": {"since": "2026-11-20T00:00:00Z"},
         "skipped": ["a", "b"],
     }
-    assert row["summary"] == {"compliant": 2}
-    assert row["window_from"] == "2026-11-20T00:00:00Z"
+    assert row.summary == {"compliant": 2}
+    assert row.as_row()["window_from"] == "2026-11-20T00:00:00Z" and row.window_from == T0
     with pytest.raises(ValueError, match="complete, failed, incomplete, interrupted"):
         store.finish_run(run, status="done", requests=0, coverage={}, summary={})
     with pytest.raises(StoreError, match="no run 999"):
@@ -710,7 +713,7 @@ def test_an_incomplete_run_keeps_its_gaps_and_counts_as_the_latest(store: Eviden
     store.record_promotion(later, _result(2, "vemo-core", Verdict.INCOMPLETE))
     gaps = [{"service": "vemo-core", "what": "deployments to staging", "reason": "403"}]
     store.finish_run(later, status="incomplete", requests=1, coverage={"gaps": gaps}, summary={})
-    assert store.run(later)["status"] == "incomplete"
+    assert store.run(later).status == "incomplete"
     assert [g.to_dict() for g in store.extras(later).gaps] == gaps
     assert store.extras(first).gaps == ()
     # what is current for the service is the later, incomplete run, not the older complete one
@@ -732,7 +735,7 @@ def test_text_gaps_of_older_runs_still_read_as_gaps(store: EvidenceStore) -> Non
 
 def test_the_run_keeps_the_gitlab_url_without_credentials(store: EvidenceStore) -> None:
     run = store.begin_run(**_run_args(gitlab_url="https://oauth2:glpat-secret@gitlab.example.com"))
-    assert store.run(run)["gitlab_url"] == "https://REDACTED@gitlab.example.com"
+    assert store.run(run).gitlab_url == "https://REDACTED@gitlab.example.com"
 
 
 def test_a_version_1_store_gains_the_attempts_column(db_path: Path) -> None:
@@ -815,3 +818,121 @@ def test_simulated_gitlabs_are_kept_in_meta_without_a_schema_change(db_path: Pat
     conn.close()
     with EvidenceStore(db_path) as s:  # unreadable: none marked, reports keep their links
         assert s.simulated_gitlab_urls() == frozenset()
+
+
+# --------------------------------------------------------------------------------------
+# The typed run: RunRecord and AuditRun
+# --------------------------------------------------------------------------------------
+
+
+def test_a_run_reads_back_as_a_typed_record_that_round_trips(store: EvidenceStore) -> None:
+    """Every column of the run comes back typed (times as datetimes, gaps as `Gap`s), and
+    `as_row()` gives the stored row back unchanged: the form history and the bundle print."""
+    run = store.begin_run(**_run_args(window_from=T0.astimezone(CEST)))
+    store.record_promotion(run, _result(1, "vemo-core", Verdict.COMPLIANT))
+    gap = {"service": "vemo-api", "what": "deployments to staging", "reason": "403"}
+    coverage = {
+        "status": "incomplete",
+        "gaps": [gap],
+        "unknown_findings_by_rule": {"SH02": 2},
+        "staging_seen": {"vemo-core": 41},
+    }
+    store.finish_run(run, status="incomplete", requests=5, coverage=coverage, summary={"x": 1})
+    (record,) = store.runs()
+    assert isinstance(record, RunRecord) and store.run(run) == record
+    assert (record.id, record.status, record.requests, record.promotions) == (
+        run,
+        "incomplete",
+        5,
+        1,
+    )
+    assert (record.window_from, record.window_to) == (T0, T1)
+    assert record.window_from.tzinfo is not None and record.finished_at is not None
+    assert record.started_at <= record.finished_at
+    assert record.services == ("vemo-api", "vemo-core")
+    assert (record.pid, record.resumes, record.resumed_at) == (os.getpid(), 0, None)
+    assert record.coverage is not None
+    assert record.gaps == (Gap("vemo-api", "deployments to staging", "403"),)
+    assert record.coverage.staging_seen == {"vemo-core": 41}
+    assert record.coverage.unknown_findings_by_rule == {"SH02": 2}
+    assert record.coverage.error is None and record.summary == {"x": 1}
+    # the row as stored, column for column, and back
+    stored = dict(
+        store._db.query(
+            "SELECT runs.*, (SELECT count(*) FROM promotions p WHERE p.run_id = runs.id) "
+            "AS promotions FROM runs"
+        ).__next__()
+    )
+    row = record.as_row()
+    assert list(row) == list(stored)
+    for column in ("services", "coverage", "summary"):
+        stored[column] = json.loads(stored[column])
+    assert row == stored
+    assert RunRecord.from_row(row) == record
+    # an unfinished run: no coverage, summary, finish time or requests (not zero, not empty)
+    open_run = store.begin_run(**_run_args(config_sha256="e" * 64))
+    unfinished = store.run(open_run)
+    assert (unfinished.coverage, unfinished.summary, unfinished.finished_at) == (None, None, None)
+    assert unfinished.requests is None and unfinished.gaps == () and unfinished.promotions == 0
+    assert RunRecord.from_row(unfinished.as_row()) == unfinished
+
+
+def test_load_is_what_the_separate_readers_give(store: EvidenceStore) -> None:
+    """`load` answers in one read what run, report, extras and promotions answer apart,
+    and keys each promotion's response hashes by (service, MR)."""
+    run = store.begin_run(**_run_args())
+    store.record_promotion(run, _result(2, "vemo-core", Verdict.COMPLIANT), ["b" * 64, "A" * 64])
+    store.record_promotion(run, _result(1, "vemo-api", Verdict.NON_COMPLIANT), position=0)
+    store.record_promotion(
+        run, _result(3, "vemo-core", Verdict.COMPLIANT, project="evenergi/other"), ["c" * 64]
+    )
+    store.record_drift(run, [Drift("evenergi/vemo-core", "vemo-core", "abc", "push", T0)])
+    store.record_cut_offs(run, [CutOff("evenergi/develop", 9, 91, T0, "alice")])
+    store.record_reverts(run, [])
+    gaps = [{"service": None, "what": "pipelines", "reason": "HTTP 500"}]
+    store.finish_run(run, status="incomplete", requests=3, coverage={"gaps": gaps}, summary={})
+    other = store.begin_run(**_run_args(config_sha256="e" * 64))
+    store.record_promotion(other, _result(2, "vemo-core", Verdict.COMPLIANT), ["d" * 64])
+
+    loaded = store.load(run)
+    assert isinstance(loaded, AuditRun)
+    assert loaded.info == store.run(run)
+    assert loaded.report == store.report(run)
+    assert loaded.extras == store.extras(run)
+    separate = {
+        (row["service"], MRId(row["project"], row["iid"])): tuple(row["evidence_sha256"])
+        for row in store.promotions(run_id=run)
+        if row["evidence_sha256"]
+    }
+    assert loaded.evidence == separate
+    assert loaded.evidence_of("vemo-core", MRId("evenergi/vemo-core", 2)) == ("a" * 64, "b" * 64)
+    assert loaded.evidence_of("vemo-api", MRId("evenergi/vemo-core", 1)) == ()
+    assert [p.mr.iid for p in loaded.report.promotions] == [1, 2, 3]
+    assert loaded.extras.reverts == () and loaded.info.gaps == loaded.extras.gaps
+    with pytest.raises(StoreError, match="no run 99"):
+        store.load(99)
+
+
+def test_an_old_store_still_loads(db_path: Path) -> None:
+    """A run written by a schema-2 auditor loads whole after the migration: its record,
+    report and evidence as kept, its reverts unknown (None), never none."""
+    with EvidenceStore(db_path) as s:
+        run = s.begin_run(**_run_args())
+        s.record_promotion(run, _result(1, "vemo-core", Verdict.COMPLIANT), ["f" * 64])
+        s.finish_run(run, status="complete", requests=1, coverage={"gaps": []}, summary={})
+        before = s.run(run)
+    _downgrade(db_path, to=2)
+    with EvidenceStore(db_path) as s:
+        loaded = s.load(run)
+        assert loaded.info == before
+        assert loaded.extras.reverts is None
+        assert [p.mr.iid for p in loaded.report.promotions] == [1]
+        assert loaded.report.promotions[0].milestones is None
+        assert loaded.evidence == {("vemo-core", MRId("evenergi/vemo-core", 1)): ("f" * 64,)}
+
+
+def test_a_damaged_run_row_is_a_store_error_not_a_half_read_record(store: EvidenceStore) -> None:
+    run = store.begin_run(**_run_args())
+    store._db.execute("UPDATE runs SET window_from = 'yesterday' WHERE id = ?", [run])
+    with pytest.raises(StoreError, match=f"run {run} in .* cannot be read"):
+        store.runs()

@@ -155,10 +155,10 @@ def test_store_keeps_the_evidence_and_history_reads_it(long_world: Served, tmp_p
         assert store.integrity_ok()
         assert store.response_count() > 100
         (run,) = store.runs()
-        assert run["status"] == "complete"
-        stored = store.report(run["id"])
+        assert run.status == "complete"
+        stored = store.report(run.id)
         # every promotion names the GitLab responses its findings rest on, all kept
-        rows = store.promotions(run_id=run["id"])
+        rows = store.promotions(run_id=run.id)
         assert all(r["evidence_sha256"] for r in rows)
         digests = {d for r in rows for d in r["evidence_sha256"]}
         assert all(store.response(d) is not None for d in list(digests)[:50])
@@ -225,16 +225,16 @@ def test_a_killed_sweep_resumes_to_the_same_result(long_world: Served, tmp_path:
     with EvidenceStore(db) as store:
         assert store.integrity_ok()
         (killed_run,) = store.runs()
-        assert killed_run["status"] == "running"
+        assert killed_run.status == "running"
     long_world.server.reset_counts()
     code, resumed = sweep(long_world, db)
     assert statuses(resumed) == statuses(reference)
     with EvidenceStore(db) as store:
         assert store.integrity_ok()
         runs = store.runs()
-        assert [r["id"] for r in runs] == [killed_run["id"]]  # continued, not duplicated
-        assert runs[0]["status"] == "complete"
-        rows = store.promotions(run_id=killed_run["id"])
+        assert [r.id for r in runs] == [killed_run.id]  # continued, not duplicated
+        assert runs[0].status == "complete"
+        rows = store.promotions(run_id=killed_run.id)
         keys = Counter((r["project"], r["iid"], r["service"]) for r in rows)
         assert len(keys) == len(reference["promotions"]) and max(keys.values()) == 1
 
@@ -267,8 +267,8 @@ def test_rate_limits_and_errors_change_nothing_and_gaps_stay_unknown(tmp_path: P
             assert p["verdict"] == "incomplete"
         assert code == 3
         with EvidenceStore(tmp_path / "gaps.db") as store:
-            coverage = store.runs()[0]["coverage"]
-        assert coverage["unknown_findings_by_rule"] == {"SH02": 2}
+            coverage = store.runs()[0].coverage
+        assert coverage is not None and coverage.unknown_findings_by_rule == {"SH02": 2}
 
 
 def test_two_sweeps_on_one_store_the_second_fails_clearly(tmp_path: Path) -> None:

@@ -105,7 +105,7 @@ def test_one_unreadable_endpoint_never_gives_exit_0_with_fewer_promotions(
         with tempfile.TemporaryDirectory() as tmp:
             code, doc, _ = _sweep(sim, Path(tmp) / "a.db", clean["window"])
             with EvidenceStore(Path(tmp) / "a.db") as store:
-                stored = store.runs()[0]["status"]
+                stored = store.runs()[0].status
         faulted = hit(sim.server, pattern, status)
     finally:
         sim.clear()
@@ -150,7 +150,7 @@ def test_a_failed_owner_lookup_is_a_gap_never_drift_and_never_remembered(tmp_pat
         assert gap["service"] == "vemo-core" and "500" in gap["reason"]
         assert "Hotfix: sessions time out" in gap["what"]
         with EvidenceStore(db) as store:
-            assert store.runs()[0]["status"] == "incomplete"
+            assert store.runs()[0].status == "incomplete"
         # GitLab answers again: the same store finds the promotion (nothing cached from the
         # failed lookup) and the new run is complete
         code, again, _ = sim.sweep(db)
@@ -161,7 +161,7 @@ def test_a_failed_owner_lookup_is_a_gap_never_drift_and_never_remembered(tmp_pat
             [],
         )
         with EvidenceStore(db) as store:
-            assert [r["status"] for r in store.runs()] == ["complete", "incomplete"]
+            assert [r.status for r in store.runs()] == ["complete", "incomplete"]
 
 
 # -- picks that never reached staging ---------------------------------------------------------
@@ -288,7 +288,7 @@ def test_signoff_blocks_on_a_run_of_another_gitlab_or_an_unfinished_run(tmp_path
                     config_sha256="x",
                     rulebook_sha256="y",
                     tool_version="0",
-                    gitlab_url=run["gitlab_url"],
+                    gitlab_url=run.gitlab_url,
                 )
                 store.finish_run(failed, status="failed", requests=0, coverage={}, summary={})
         unfinished = sim.signoff(db, "vemo-core", "--run", str(failed))
@@ -360,4 +360,5 @@ def test_sweep_when_gitlab_cannot_be_reached_is_exit_4_and_a_failed_run(tmp_path
         assert len(result.stderr.strip().splitlines()) == 1
         with EvidenceStore(db) as store:
             (run,) = store.runs()
-        assert run["status"] == "failed" and "unreachable" in run["coverage"]["error"]
+        assert run.status == "failed" and run.coverage is not None
+        assert "unreachable" in str(run.coverage.error)

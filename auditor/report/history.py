@@ -1,6 +1,7 @@
 """`auditor history` output: past runs and promotions from the store, as a table, JSON or
-CSV. Rows are the store's dicts; nothing here touches GitLab. CSV cells that a spreadsheet
-would run as a formula are neutralised as in every other CSV export."""
+CSV. Runs are the store's `RunRecord`s, promotions its rows; nothing here touches GitLab.
+CSV cells that a spreadsheet would run as a formula are neutralised as in every other CSV
+export."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from auditor.report.csv_export import neutralise
+from auditor.run_record import RunRecord
 
 PROMOTION_COLUMNS = (
     "run_id",
@@ -93,7 +95,9 @@ def render_promotions(rows: Sequence[dict[str, Any]], fmt: str) -> str:
     return _table(flat, [c for c in PROMOTION_COLUMNS if c != "title"], "promotions")
 
 
-def render_runs(rows: Sequence[dict[str, Any]], fmt: str) -> str:
+def render_runs(runs: Sequence[RunRecord], fmt: str) -> str:
+    # Each run as the store's row: the JSON prints every column as the store keeps it.
+    rows = [run.as_row() for run in runs]
     if fmt == "json":
         return json.dumps(list(rows), indent=2, default=_plain) + "\n"
     if fmt == "csv":

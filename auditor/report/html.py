@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -55,7 +55,6 @@ from auditor.findings import (
     ValidationNote,
     Verdict,
 )
-from auditor.gaps import gaps_from_coverage
 from auditor.identity import MRId
 from auditor.release_line import CutOff, DeployedRevert, Drift, SweepExtras
 from auditor.report import charts
@@ -68,9 +67,9 @@ from auditor.report.evidence_index import (
 from auditor.report.markdown import VERDICT_MARKERS
 from auditor.resources import data_dir
 from auditor.rulebook import load_rulebook
+from auditor.run_record import AuditRun, RunCoverage, RunRecord
 from auditor.timestamps import format_minute as fmt_minute
 from auditor.timestamps import format_readable as fmt_time
-from auditor.timestamps import parse_timestamp
 
 # the same words as the Markdown and table outputs
 VERDICT_LABELS: dict[Verdict, str] = VERDICT_MARKERS
@@ -125,11 +124,11 @@ MAX_WEEKS = 65
 class ReportStore(ResponseReader, Protocol):
     """What the pages read from `auditor.store.EvidenceStore` (its public read methods)."""
 
-    def runs(self, limit: int | None = None) -> list[dict[str, Any]]: ...
+    def runs(self, limit: int | None = None) -> list[RunRecord]: ...
+
+    def load(self, run_id: int) -> AuditRun: ...
 
     def report(self, run_id: int) -> Report: ...
-
-    def extras(self, run_id: int) -> SweepExtras: ...
 
     def simulated_gitlab_urls(self) -> frozenset[str]: ...
 
@@ -585,25 +584,16 @@ def _weekly(points: Iterable[tuple[datetime | None, Verdict]]) -> list[charts.We
 # --------------------------------------------------------------------------------------
 
 
-def _run_row(store: ReportStore, run_id: int) -> dict[str, Any]:
-    for row in store.runs():
-        if int(row["id"]) == run_id:
-            return row
-    # store.report() raises the store's own one-line error for a missing run.
-    store.report(run_id)
-    raise LookupError(f"no run {run_id}")  # pragma: no cover - report() raised already
-
-
-def _coverage_lines(coverage: object) -> tuple[str, ...]:
-    if not isinstance(coverage, dict):
+def _coverage_lines(coverage: RunCoverage | None) -> tuple[str, ...]:
+    if coverage is None:
         return ()
     lines: list[str] = []
-    if coverage.get("error"):
-        lines.append(f"the run ended with an error: {coverage['error']}")
-    for gap in gaps_from_coverage(coverage):
+    if coverage.error:
+        lines.append(f"the run ended with an error: {coverage.error}")
+    for gap in coverage.gaps:
         lines.append(f"could not be established: {gap}")
-    unknown = coverage.get("unknown_findings_by_rule") or {}
-    if isinstance(unknown, dict) and unknown:
+    unknown = coverage.unknown_findings_by_rule
+    if unknown:
         parts = ", ".join(f"{rule} ×{count}" for rule, count in sorted(unknown.items()))
         lines.append(f"findings that could not be established: {parts}")
     return tuple(lines)
@@ -617,25 +607,25 @@ def _rulebook_text(sha256: str) -> str:
     return "a rulebook other than the installed one"
 
 
-def _run_info(row: dict[str, Any], generated_at: datetime, simulated: frozenset[str]) -> RunInfo:
-    gitlab_url = str(row["gitlab_url"])
+def _run_info(row: RunRecord, generated_at: datetime, simulated: frozenset[str]) -> RunInfo:
+    gitlab_url = row.gitlab_url
     is_simulated = gitlab_url.rstrip("/") in {url.rstrip("/") for url in simulated}
     return RunInfo(
-        run_id=int(row["id"]),
-        status=str(row["status"]),
-        window_from=fmt_time(parse_timestamp(row["window_from"])),
-        window_to=fmt_time(parse_timestamp(row["window_to"])),
+        run_id=row.id,
+        status=row.status,
+        window_from=fmt_time(row.window_from),
+        window_to=fmt_time(row.window_to),
         gitlab_url=gitlab_url,
         gitlab_link=None if is_simulated else gitlab_link(gitlab_url, gitlab_url),
         simulated=is_simulated,
-        tool_version=str(row["tool_version"]),
-        rulebook=_rulebook_text(str(row["rulebook_sha256"])),
-        rulebook_sha256=str(row["rulebook_sha256"]),
-        started_at=fmt_time(parse_timestamp(row["started_at"])),
-        finished_at=fmt_time(parse_timestamp(row.get("finished_at"))),
+        tool_version=row.tool_version,
+        rulebook=_rulebook_text(row.rulebook_sha256),
+        rulebook_sha256=row.rulebook_sha256,
+        started_at=fmt_time(row.started_at),
+        finished_at=fmt_time(row.finished_at),
         generated_at=fmt_time(generated_at),
-        services=tuple(str(s) for s in row["services"]),
-        coverage=_coverage_lines(row.get("coverage")),
+        services=row.services,
+        coverage=_coverage_lines(row.coverage),
     )
 
 
@@ -793,9 +783,7 @@ def _history(store: ReportStore, run_id: int, current: Report) -> list[_HistoryP
     report of an old run reads the same whenever it is rendered."""
     latest: dict[tuple[str, MRId], _HistoryPoint] = {}
     runs = sorted(
-        int(r["id"])
-        for r in store.runs()
-        if int(r["id"]) < run_id and r["status"] in ("complete", "incomplete")
+        r.id for r in store.runs() if r.id < run_id and r.status in ("complete", "incomplete")
     )
     for rid in [*runs, run_id]:
         report = current if rid == run_id else store.report(rid)
@@ -836,15 +824,17 @@ def _by_service(points: Iterable[_HistoryPoint]) -> dict[str, tuple[_HistoryPoin
 def load_run(store: ReportStore, run_id: int, generated_at: datetime | None = None) -> RunData:
     """Read run `run_id` for its pages; `generated_at` (default now) is stamped on them."""
     generated = (generated_at or datetime.now(UTC)).replace(microsecond=0)
-    run = _run_info(_run_row(store, run_id), generated, store.simulated_gitlab_urls())
-    report = store.report(run_id)
+    # one snapshot of the run (StoreError, one line, when there is none)
+    stored = store.load(run_id)
+    run = _run_info(stored.info, generated, store.simulated_gitlab_urls())
+    report = stored.report
     services = list(run.services)
     grouped: dict[str, list[PromotionResult]] = {}
     for result in report.promotions:
         if result.service not in services:
             services.append(result.service)
         grouped.setdefault(result.service, []).append(result)
-    extras = store.extras(run_id)
+    extras = stored.extras
     return RunData(
         run=run,
         report=report,
