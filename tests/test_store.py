@@ -23,7 +23,6 @@ from typing import Any
 
 import pytest
 
-from auditor import store as store_module
 from auditor.findings import (
     AttemptSummary,
     EvidenceLink,
@@ -47,6 +46,7 @@ from auditor.store import (
     StoreLocked,
     redact_url,
 )
+from auditor.store import database as store_module  # where MIGRATIONS is read
 
 REPO = Path(__file__).resolve().parent.parent
 GITLAB = "https://gitlab.example.com"

@@ -317,15 +317,6 @@ Migration = Callable[[Database], None]
 MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4]
 
 
-def _migrations() -> list[Migration]:
-    """The migrations to apply: the list as `auditor.store` exports it, which is the name
-    callers (and the tests adding a migration) see and may replace; this module's list when
-    the package is not imported."""
-    package = sys.modules.get(__name__.rpartition(".")[0])
-    found = getattr(package, "MIGRATIONS", None)
-    return found if isinstance(found, list) else MIGRATIONS
-
-
 # --------------------------------------------------------------------------------------
 # The file
 # --------------------------------------------------------------------------------------
@@ -414,7 +405,7 @@ class StoreDatabase:
             ) from None
 
     def _migrate(self) -> None:
-        migrations = _migrations()
+        migrations = MIGRATIONS
         known = len(migrations)
         with self._write():
             # Re-read inside the write lock: another process may have migrated meanwhile.
