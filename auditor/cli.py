@@ -8,6 +8,7 @@ Exit codes are the contract's: 0 compliant, 1 a violation, 2 usage or configurat
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import re
 import sys
@@ -377,12 +378,6 @@ def check_output_paths(
             raise ConfigError(f"{out_flag} {out}: cannot write in {existing} ({why})")
 
 
-def render(report: Report, fmt: str) -> str:
-    from auditor.report import writer
-
-    return writer(fmt)(report)
-
-
 def _write(formats: Formats[T], name: str, value: T, output: Path | None) -> None:
     """`value` in format `name`: to --output, else drawn on a terminal where the format
     has a terminal form, else as text on stdout."""
@@ -405,8 +400,15 @@ def _print_table(report: Report, console: Console) -> None:
     print_table(report, console)
 
 
-def _report_in(fmt: str) -> Callable[[Report], str]:
-    return lambda report: render(report, fmt)
+def _report_in(module: str) -> Callable[[Report], str]:
+    """`render` of `auditor.report.<module>`, imported when first used: `check --format
+    json` must not pay for rich, nor `history` for any of them."""
+
+    def text(report: Report) -> str:
+        render: Callable[[Report], str] = importlib.import_module(f"auditor.report.{module}").render
+        return render(report)
+
+    return text
 
 
 CHECK_FORMATS: Formats[Report] = Formats(
@@ -416,7 +418,7 @@ CHECK_FORMATS: Formats[Report] = Formats(
         render=_report_in("table"),
         to_terminal=_print_table,
     ),
-    Format("json", "the contract's auditor.report/v1 document", render=_report_in("json")),
+    Format("json", "the contract's auditor.report/v1 document", render=_report_in("json_report")),
     Format("junit", "a test case per rule, for CI test reports", render=_report_in("junit")),
     Format("markdown", "to paste into an MR note", render=_report_in("markdown")),
 )

@@ -33,7 +33,7 @@ from auditor.findings import (
     Verdict,
 )
 from auditor.release_line import CutOff, DeployedRevert, Drift, SweepExtras
-from auditor.report import FORMATS, json_report, junit, markdown, table, writer
+from auditor.report import json_report, junit, markdown, table
 from auditor.rulebook import load_rulebook
 
 HOSTILE_TITLE = "Fix | <script>alert(1)</script> [x](javascript:y) \n newline"
@@ -682,11 +682,15 @@ def test_table_empty_report() -> None:
 # --- Registry ---------------------------------------------------------------------------
 
 
-def test_writer_registry() -> None:
-    assert set(FORMATS) == {"json", "junit", "markdown", "table"}
-    assert writer("json") is json_report.render
-    assert writer("junit") is junit.render
-    assert writer("markdown") is markdown.render
-    assert writer("table") is table.render
-    with pytest.raises(ValueError, match="json, junit, markdown, table"):
-        writer("pdf")
+def test_check_formats_dispatch_to_their_writers() -> None:
+    """`auditor check --format X` renders with X's module (the registry names a module per
+    format and imports it only when asked)."""
+    from auditor.cli import CHECK_FORMATS
+    from auditor.config import ConfigError
+
+    writers = {"json": json_report, "junit": junit, "markdown": markdown, "table": table}
+    assert set(CHECK_FORMATS.names) == set(writers)
+    for name, module in writers.items():
+        assert CHECK_FORMATS.text(name, REPORT) == module.render(REPORT), name
+    with pytest.raises(ConfigError, match="table, json, junit, markdown"):
+        CHECK_FORMATS.get("pdf")
