@@ -378,6 +378,16 @@ def check_output_paths(
             raise ConfigError(f"{out_flag} {out}: cannot write in {existing} ({why})")
 
 
+def _format_option(formats: Formats[Any], lead: str = "") -> Any:
+    """A command's `--format`: its help and shell completion from the command's registry."""
+    return typer.Option(
+        "--format",
+        metavar="FORMAT",
+        help=formats.help(lead),
+        autocompletion=_completing(lambda: formats.names),
+    )
+
+
 def _write(formats: Formats[T], name: str, value: T, output: Path | None) -> None:
     """`value` in format `name`: to --output, else drawn on a terminal where the format
     has a terminal form, else as text on stdout."""
@@ -592,12 +602,7 @@ def check(
     ] = None,
     fmt: Annotated[
         str,
-        typer.Option(
-            "--format",
-            metavar="FORMAT",
-            help=CHECK_FORMATS.help(),
-            autocompletion=_completing(lambda: CHECK_FORMATS.names),
-        ),
+        _format_option(CHECK_FORMATS),
     ] = "table",
     output: Annotated[
         Path | None,
@@ -673,12 +678,7 @@ def sweep(
     ] = None,
     fmt: Annotated[
         str,
-        typer.Option(
-            "--format",
-            metavar="FORMAT",
-            help=SWEEP_FORMATS.help(),
-            autocompletion=_completing(lambda: SWEEP_FORMATS.names),
-        ),
+        _format_option(SWEEP_FORMATS),
     ] = "table",
     concurrency: Annotated[
         int,
@@ -766,12 +766,7 @@ def history(
     runs: Annotated[bool, typer.Option("--runs", help="List the runs instead.")] = False,
     fmt: Annotated[
         str,
-        typer.Option(
-            "--format",
-            metavar="FORMAT",
-            help=HISTORY_FORMATS.help(),
-            autocompletion=_completing(lambda: HISTORY_FORMATS.names),
-        ),
+        _format_option(HISTORY_FORMATS),
     ] = "table",
 ) -> None:
     """List past runs and promotions from the store, without touching GitLab."""
@@ -1051,12 +1046,7 @@ def report(
     ] = None,
     fmt: Annotated[
         str | None,
-        typer.Option(
-            "--format",
-            metavar="FORMAT",
-            help=EXPORT_FORMATS.help("Without --out, an export to stdout. "),
-            autocompletion=_completing(lambda: EXPORT_FORMATS.names),
-        ),
+        _format_option(EXPORT_FORMATS, "Without --out, an export to stdout. "),
     ] = None,
     output: Annotated[
         Path | None,
@@ -1245,12 +1235,7 @@ def signoff(
     ] = None,
     fmt: Annotated[
         str,
-        typer.Option(
-            "--format",
-            metavar="FORMAT",
-            help=SIGNOFF_FORMATS.help(),
-            autocompletion=_completing(lambda: SIGNOFF_FORMATS.names),
-        ),
+        _format_option(SIGNOFF_FORMATS),
     ] = "markdown",
     output: Annotated[
         Path | None,
