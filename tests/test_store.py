@@ -266,26 +266,33 @@ def test_foreign_files_are_refused_untouched(tmp_path: Path) -> None:
 # -- cache and cursors -------------------------------------------------------------------
 
 
+def _cached(s: EvidenceStore, key: str) -> tuple[object, str | None] | None:
+    """(value, version) of a cache entry, or None."""
+    entry = s.cache_entry(key)
+    return None if entry is None else entry[:2]
+
+
 def test_cache_put_get_invalidate(store: EvidenceStore) -> None:
-    assert store.cache_get("project:1") is None
+    assert _cached(store, "project:1") is None
     store.cache_put("project:1", {"id": 1, "tags": ["a"], "ok": True, "none": None}, "v1", "ab")
-    assert store.cache_get("project:1") == (
+    assert (store.cache_entry("project:1") or ())[2] == "ab"  # the response it came from
+    assert _cached(store, "project:1") == (
         {"id": 1, "tags": ["a"], "ok": True, "none": None},
         "v1",
     )
     store.cache_put("project:1", ["replaced"], None)
-    assert store.cache_get("project:1") == (["replaced"], None)
+    assert _cached(store, "project:1") == (["replaced"], None)
     store.cache_put_many((f"mr:{i}", {"iid": i}, f"etag-{i}", None) for i in range(5))
-    assert store.cache_get("mr:3") == ({"iid": 3}, "etag-3")
+    assert _cached(store, "mr:3") == ({"iid": 3}, "etag-3")
     assert store.cache_invalidate(["mr:1", "mr:2", "mr:missing", "mr:1"]) == 2
-    assert store.cache_get("mr:1") is None
-    assert store.cache_get("mr:4") is not None
+    assert _cached(store, "mr:1") is None
+    assert _cached(store, "mr:4") is not None
 
 
 def test_cache_refuses_values_that_would_not_round_trip(store: EvidenceStore) -> None:
     with pytest.raises(TypeError, match="not plain JSON"):
         store.cache_put("k", {"at": T0}, None)
-    assert store.cache_get("k") is None
+    assert _cached(store, "k") is None
 
 
 def test_cursors(store: EvidenceStore) -> None:
@@ -692,9 +699,9 @@ def test_writer_killed_mid_write_leaves_a_consistent_store(db_path: Path) -> Non
         for i in range(last + 1):
             if i % 2:
                 for j in range(40):
-                    assert s.cache_get(f"b{i}-{j}") == ({"i": i, "j": j, "pad": "x" * 500}, str(i))
+                    assert _cached(s, f"b{i}-{j}") == ({"i": i, "j": j, "pad": "x" * 500}, str(i))
             else:
-                assert s.cache_get(f"k{i}") == ({"i": i, "pad": "x" * 500}, str(i))
+                assert _cached(s, f"k{i}") == ({"i": i, "pad": "x" * 500}, str(i))
         # A batch the kill interrupted is there whole or not at all.
         keys = [r["key"] for r in s._db.query("SELECT key FROM cache WHERE key LIKE 'b%'")]
         per_batch: dict[str, int] = {}

@@ -80,15 +80,6 @@ class CacheStore(StoreDatabase):
 
     # -- cache --------------------------------------------------------------------------
 
-    def cache_get(self, key: str) -> tuple[object, str | None] | None:
-        with self._mutex:
-            row = self._db.conn.execute(
-                "SELECT value, version FROM cache WHERE key = ?", [key]
-            ).fetchone()
-        if row is None:
-            return None
-        return json.loads(row[0]), row[1]
-
     def cache_entry(self, key: str) -> tuple[object, str | None, str | None] | None:
         """(value, version, response_sha256) of one entry: with the SHA-256s of the GitLab
         responses it was read from (space-separated, several for a paged list)."""
