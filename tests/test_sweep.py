@@ -20,6 +20,7 @@ import pytest
 
 from auditor.report.json_report import load_schema
 from auditor.store import EvidenceStore
+from auditor.sweep import SweepResult
 from tests.conftest import Served, serve
 
 WEEK = ("--from", "2026-11-16", "--to", "2026-11-22")
@@ -398,18 +399,12 @@ def test_progress_bar_shows_time_left_on_one_80_column_line() -> None:
     assert "evenergi/a-very-long" in collect and collect.rstrip().endswith("…")
 
 
-def test_sweep_summary_fits_80_columns_without_cutting_a_name(tmp_path: Path) -> None:
-    """Issue 10: on an 80-column terminal the table cut service names ("vemo-…") and the
-    attention lines wrapped back to the margin. Now: no line beyond 80 columns but the MR's
-    URL (kept whole, to be clicked), every service name whole, a wrapped finding indented
-    under its text, and the wide table unchanged in content."""
-    import dataclasses
-
+def _week_swept(tmp_path: Path) -> SweepResult:
+    """The `week` world swept in process, without a store: what the summary is drawn from."""
     from auditor.config import load_settings
     from auditor.dates import parse_window
     from auditor.gitlab.client import ReadOnlySession, connect
     from auditor.gitlab.source import GitLabSource
-    from auditor.report import sweep_summary
     from auditor.sweep import Sweep
 
     for served in serve("week", tmp_path):
@@ -417,9 +412,57 @@ def test_sweep_summary_fits_80_columns_without_cutting_a_name(tmp_path: Path) ->
         expect = served.world.expect["window"]
         window = parse_window(None, expect["from"], expect["to"], None, served.world.now)
         session = ReadOnlySession()
-        result = Sweep(GitLabSource(connect(settings, session)), session, settings).run(
+        return Sweep(GitLabSource(connect(settings, session)), session, settings).run(
             window, list(settings.services), served.world.now
         )
+    raise AssertionError("the world was not served")
+
+
+def test_sweep_summary_keeps_gitlab_text_from_driving_the_terminal(tmp_path: Path) -> None:
+    """A commit title or a finding's summary is GitLab's text: an escape sequence in it (clear
+    the screen, a hidden OSC 8 link) must reach a terminal as a harmless character, as in
+    `auditor check`'s table."""
+    import dataclasses
+    from io import StringIO
+
+    from rich.console import Console
+
+    from auditor.findings import Status
+    from auditor.report import sweep_summary
+
+    result = _week_swept(tmp_path)
+    hostile = "evil \x1b[2J\x1b]8;;https://attacker.example\x1b\\click\x1b]8;;\x1b\\ title"
+    assert result.discovery.drift, "the week must have drift"
+    result.discovery.drift[0] = dataclasses.replace(result.discovery.drift[0], title=hostile)
+    promotions = list(result.report.promotions)
+    at, bad = next(
+        (n, p) for n, p in enumerate(promotions) if any(f.status is Status.FAIL for f in p.findings)
+    )
+    findings = tuple(
+        dataclasses.replace(f, summary=hostile) if f.status is Status.FAIL else f
+        for f in bad.findings
+    )
+    promotions[at] = dataclasses.replace(bad, findings=findings)
+    result.report = dataclasses.replace(result.report, promotions=tuple(promotions))
+
+    screen = StringIO()
+    terminal = Console(file=screen, force_terminal=True, color_system="truecolor", width=100)
+    sweep_summary.print_summary(result, terminal)
+    shown = screen.getvalue()
+    assert "attacker.example" in shown and "evil" in shown  # the text is still there
+    assert "\x1b[2J" not in shown and "\x1b]8;;https://attacker" not in shown
+
+
+def test_sweep_summary_fits_80_columns_without_cutting_a_name(tmp_path: Path) -> None:
+    """Issue 10: on an 80-column terminal the table cut service names ("vemo-…") and the
+    attention lines wrapped back to the margin. Now: no line beyond 80 columns but the MR's
+    URL (kept whole, to be clicked), every service name whole, a wrapped finding indented
+    under its text, and the wide table unchanged in content."""
+    import dataclasses
+
+    from auditor.report import sweep_summary
+
+    result = _week_swept(tmp_path)
     # one name that fits the narrow table's service column (24 of 80), others that cannot
     suffixes = ("-settlement-and-reconciliation-worker", "-reconciler")
     long_names = {

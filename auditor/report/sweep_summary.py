@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from auditor.findings import Status, Verdict
+from auditor.report.table import printable
 from auditor.sweep import SweepResult
 from auditor.timestamps import format_minute
 
@@ -87,8 +88,11 @@ def _wrapped(name: str, width: int) -> str:
 
 
 def _line(console: Console, indent: int, markup: str) -> None:
-    """A line whose continuation lines keep its indent instead of starting at the margin."""
-    console.print(Padding(Text.from_markup(markup, emoji=False), (0, 0, 0, indent)))
+    """A line whose continuation lines keep its indent instead of starting at the margin.
+    GitLab's text in it (titles, usernames, gaps) is escaped as markup by the caller and
+    made printable here: an escape sequence in a commit title must not reach the terminal."""
+    shown = Text.from_markup(printable(markup), emoji=False)
+    console.print(Padding(shown, (0, 0, 0, indent)))
 
 
 def print_summary(result: SweepResult, console: Console) -> None:
@@ -104,14 +108,15 @@ def print_summary(result: SweepResult, console: Console) -> None:
                 f"{escape(str(p.mr.mr_id))} {escape(p.service)} [bold]{p.verdict.value.upper()}[/]",
             )
             # on a line of its own and never broken, so it can be clicked or copied whole
-            console.print(Text(f"    {p.mr.web_url}"), soft_wrap=True)
+            console.print(Text(f"    {printable(p.mr.web_url)}"), soft_wrap=True)
             if bad:
                 # the rule ids in a column of their own: a wrapped summary stays beside its id
                 findings = Table.grid(padding=(0, 1))
                 findings.add_column(no_wrap=True)
                 findings.add_column()
                 for f in bad:
-                    findings.add_row(f.rule, Text(f"{f.name} {f.status.value}: {f.summary}"))
+                    text = printable(f"{f.name} {f.status.value}: {f.summary}")
+                    findings.add_row(f.rule, Text(text))
                 console.print(Padding(findings, (0, 0, 0, 4)))
     if result.discovery.drift:
         console.print("[bold]Drift[/] (on release, deployed, explained by no merged MR)")

@@ -55,7 +55,7 @@ _LINE_BREAKS = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029\t]+")
 _CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
-def _clean(text: object) -> str:
+def printable(text: object) -> str:
     """One printable line of `text`."""
     return _CONTROL.sub("\ufffd", _LINE_BREAKS.sub(" ", str(text)))
 
@@ -69,8 +69,8 @@ def _header(result: PromotionResult) -> Text:
     verdict = result.verdict
     merged = format_timestamp(mr.merged_at) if mr.merged_at else "not merged"
     markup = (
-        f"[bold]{escape(_clean(str(mr.mr_id)))}[/bold] {escape(_clean(mr.title))}\n"
-        f"  service {escape(_clean(result.service))} · merged {merged} · "
+        f"[bold]{escape(printable(str(mr.mr_id)))}[/bold] {escape(printable(mr.title))}\n"
+        f"  service {escape(printable(result.service))} · merged {merged} · "
         f"[{VERDICT_STYLES[verdict]}]{VERDICT_LABELS[verdict]}[/]"
     )
     # emoji=False: `:name:` in a title must print as typed, not as a picture.
@@ -91,14 +91,14 @@ def _rules_table(result: PromotionResult, width: int) -> Table:
     table.add_column("Status", no_wrap=True)
     table.add_column("Summary", ratio=1, overflow="fold")
     for finding in result.findings:
-        summary = Text(_clean(finding.summary))
+        summary = Text(printable(finding.summary))
         if narrow:
-            summary = Text.assemble((_clean(finding.name), "bold"), "\n", summary)
-            table.add_row(Text(_clean(finding.rule)), _status_text(finding.status), summary)
+            summary = Text.assemble((printable(finding.name), "bold"), "\n", summary)
+            table.add_row(Text(printable(finding.rule)), _status_text(finding.status), summary)
         else:
             table.add_row(
-                Text(_clean(finding.rule)),
-                Text(_clean(finding.name)),
+                Text(printable(finding.rule)),
+                Text(printable(finding.name)),
                 _status_text(finding.status),
                 summary,
             )
@@ -109,9 +109,10 @@ def _evidence_lines(result: PromotionResult, links: bool) -> Iterator[Text]:
     for finding in result.findings:
         for item in finding.evidence:
             when = f" {format_timestamp(item.at)}" if item.at else ""
-            line = Text(f"  {_clean(finding.rule)} {_clean(item.kind)} {_clean(item.id)}{when}: ")
+            what = f"{finding.rule} {item.kind} {item.id}"
+            line = Text(f"  {printable(what)}{when}: ")
             if item.url:
-                url = _clean(item.url)
+                url = printable(item.url)
                 # The URL is printed whole either way; on a TTY an http(s) URL also becomes an
                 # OSC 8 link (a Style object: a style string would choke on spaces in a URL).
                 clickable = links and url.lower().startswith(("https://", "http://"))
@@ -141,7 +142,7 @@ def _draw(report: Report, console: Console, *, links: bool, gaps: tuple[Gap, ...
         console.print(_header(result))
         for attempt in result.attempts:
             # indented as a block, so a wrapped line does not start at the margin
-            described = Text(_clean(attempt.describe(format_timestamp)), style="dim")
+            described = Text(printable(attempt.describe(format_timestamp)), style="dim")
             console.print(Padding(described, (0, 0, 0, 2)))
         console.print(_rules_table(result, console.width))
         evidence = list(_evidence_lines(result, links))
